@@ -1,0 +1,1 @@
+//! Generation of the CRD manifests from the typed APIs.
