@@ -1,5 +1,5 @@
 //! Typed Kubernetes APIs for the admin policy CRDs, field for field as upstream defines them.
-//! The CRD YAML in `crds/` is generated from these types (see `crd` and `bin/gen-crds`).
+//! The CRD YAML in `crds/` is generated from these types (see `crd` and `examples/gen-crds.rs`).
 
 pub mod crd;
 mod selector;

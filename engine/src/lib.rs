@@ -3,3 +3,19 @@
 //! Pure logic: no client, no runtime, no I/O beyond the reader's byte input.
 
 pub mod api;
+mod cidr_index;
+pub mod cluster;
+pub mod compile;
+pub mod engine;
+pub mod eval;
+pub mod load;
+pub mod model;
+pub mod selector;
+pub mod state;
+
+pub use cluster::Cluster;
+pub use engine::{Build, Engine, Policy};
+pub use eval::{Decision, Endpoint, EndpointSpec, Flow, Verdict, VerdictCache};
+pub use load::{Loaded, read_str};
+pub use model::Protocol;
+pub use state::State;

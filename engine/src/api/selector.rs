@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// A label query over a set of resources; an empty selector matches everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-map-type" = "atomic"))]
 pub struct LabelSelector {
     /// Requirements that must all hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,8 +11,7 @@ use super::{LabelSelector, PolicyStatus};
 const NO_NAMED_PORT_WITH_IP_PEERS: &str = "!(self.to.exists(peer, has(peer.networks) || has(peer.nodes) || has(peer.domainNames)) && has(self.ports) && self.ports.exists(port, has(port.namedPort)))";
 const NO_NAMED_PORT_WITH_IP_PEERS_BANP: &str = "!(self.to.exists(peer, has(peer.networks) || has(peer.nodes)) && has(self.ports) && self.ports.exists(port, has(port.namedPort)))";
 const NAMED_PORT_MESSAGE: &str = "networks/nodes/domainNames peer cannot be set with namedPorts since there are no namedPorts for networks/nodes/domainNames";
-const NAMED_PORT_MESSAGE_BANP: &str =
-    "networks/nodes peer cannot be set with namedPorts since there are no namedPorts for networks/nodes";
+const NAMED_PORT_MESSAGE_BANP: &str = "networks/nodes peer cannot be set with namedPorts since there are no namedPorts for networks/nodes";
 
 /// Cluster-scoped policy of the Admin tier, evaluated before NetworkPolicy.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -24,7 +23,11 @@ const NAMED_PORT_MESSAGE_BANP: &str =
     shortname = "anp",
     status = "PolicyStatus",
     printcolumn(json_path = ".spec.priority", name = "Priority", type_ = "string"),
-    printcolumn(json_path = ".metadata.creationTimestamp", name = "Age", type_ = "date")
+    printcolumn(
+        json_path = ".metadata.creationTimestamp",
+        name = "Age",
+        type_ = "date"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AdminNetworkPolicySpec {
@@ -262,6 +265,9 @@ pub struct AdminNetworkPolicyPort {
 
 /// One port and protocol.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+// Upstream requires `protocol` and defaults it too (the default fills it in before validation);
+// schemars leaves a field with a serde default out of `required`, so the list is spelled out.
+#[schemars(extend("required" = ["port", "protocol"]))]
 pub struct PortNumber {
     /// TCP, UDP or SCTP.
     #[serde(default = "default_protocol")]

@@ -11,6 +11,8 @@ const NO_NAMED_PORT_WITH_IP_PEERS: &str = "!(self.to.exists(peer, has(peer.netwo
 const NAMED_PORT_MESSAGE: &str = "networks/nodes/domainNames peer cannot be set with namedPorts since there are no namedPorts for networks/nodes/domainNames";
 
 /// A cluster-wide policy in the Admin tier (before NetworkPolicy) or the Baseline tier (after it).
+// Two printer columns of type "string" read to clippy as one attribute written twice.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "policy.networking.k8s.io",
@@ -21,7 +23,11 @@ const NAMED_PORT_MESSAGE: &str = "networks/nodes/domainNames peer cannot be set 
     status = "PolicyStatus",
     printcolumn(json_path = ".spec.tier", name = "Tier", type_ = "string"),
     printcolumn(json_path = ".spec.priority", name = "Priority", type_ = "string"),
-    printcolumn(json_path = ".metadata.creationTimestamp", name = "Age", type_ = "date")
+    printcolumn(
+        json_path = ".metadata.creationTimestamp",
+        name = "Age",
+        type_ = "date"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterNetworkPolicySpec {
@@ -75,7 +81,10 @@ pub struct PodsSelector {
 
 impl From<NamespacedPod> for PodsSelector {
     fn from(pod: NamespacedPod) -> Self {
-        Self { namespace_selector: Some(pod.namespace_selector), pod_selector: pod.pod_selector }
+        Self {
+            namespace_selector: Some(pod.namespace_selector),
+            pod_selector: pod.pod_selector,
+        }
     }
 }
 

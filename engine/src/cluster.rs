@@ -1,0 +1,227 @@
+//! The endpoint topology: namespaces, nodes, pods and workload templates, indexed for lookup by
+//! name, IP and workload. Built once from a `State`; policies live in `Engine`.
+
+use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
+
+use crate::compile;
+use crate::load::{Object, ObjectKind, WorkloadKind};
+use crate::model::{Namespace, Node, Pod};
+use crate::selector::{Labels, Selector};
+use crate::state::State;
+
+pub type PodId = u32;
+pub type NamespaceId = u32;
+pub type NodeId = u32;
+
+#[derive(Clone, Debug, Default)]
+pub struct Cluster {
+    pub namespaces: Vec<Namespace>,
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+    /// Namespace of each pod.
+    pub pod_namespace: Vec<NamespaceId>,
+    /// Pods of each namespace.
+    pub namespace_pods: Vec<Vec<PodId>>,
+    /// Node of each pod, when known and present.
+    pub pod_node: Vec<Option<NodeId>>,
+    namespace_by_name: FxHashMap<String, NamespaceId>,
+    node_by_name: FxHashMap<String, NodeId>,
+    node_by_ip: FxHashMap<IpAddr, NodeId>,
+    pod_by_key: FxHashMap<(String, String), PodId>,
+    /// Addresses of pods on the pod network (host-network pods share their node's).
+    pod_by_ip: FxHashMap<IpAddr, PodId>,
+    workload_pods: FxHashMap<(String, WorkloadKind, String), Vec<PodId>>,
+}
+
+impl Cluster {
+    pub fn build(state: &State) -> Self {
+        let mut cluster = Cluster::default();
+        for located in state.of_kind(ObjectKind::Namespace) {
+            if let Object::Namespace(ns) = &located.object {
+                cluster.add_namespace(compile::namespace(ns));
+            }
+        }
+        for located in state.of_kind(ObjectKind::Node) {
+            if let Object::Node(node) = &located.object {
+                let node = compile::node(node);
+                let id = cluster.nodes.len() as NodeId;
+                for ip in &node.addresses {
+                    cluster.node_by_ip.insert(*ip, id);
+                }
+                cluster.node_by_name.insert(node.name.clone(), id);
+                cluster.nodes.push(node);
+            }
+        }
+        for located in state.of_kind(ObjectKind::Pod) {
+            if let Object::Pod(pod) = &located.object {
+                cluster.add_pod(compile::pod(pod));
+            }
+        }
+        let workloads = state.objects().filter_map(|l| match &l.object {
+            Object::Workload(w) => Some(w),
+            _ => None,
+        });
+        for workload in workloads {
+            cluster.add_workload(workload);
+        }
+        cluster
+    }
+
+    fn add_namespace(&mut self, namespace: Namespace) -> NamespaceId {
+        let id = self.namespaces.len() as NamespaceId;
+        self.namespace_by_name.insert(namespace.name.clone(), id);
+        self.namespaces.push(namespace);
+        self.namespace_pods.push(Vec::new());
+        id
+    }
+
+    fn namespace_or_implied(&mut self, name: &str) -> NamespaceId {
+        match self.namespace_by_name.get(name) {
+            Some(id) => *id,
+            None => self.add_namespace(compile::endpoints::implied_namespace(name)),
+        }
+    }
+
+    fn add_pod(&mut self, pod: Pod) -> PodId {
+        let id = self.pods.len() as PodId;
+        let ns = self.namespace_or_implied(&pod.namespace);
+        if !pod.host_network {
+            for ip in &pod.ips {
+                self.pod_by_ip.insert(*ip, id);
+            }
+        }
+        if let Some(workload) = &pod.workload {
+            self.workload_pods
+                .entry((pod.namespace.clone(), workload.kind, workload.name.clone()))
+                .or_default()
+                .push(id);
+        }
+        self.pod_by_key
+            .insert((pod.namespace.clone(), pod.name.clone()), id);
+        self.pod_node.push(
+            pod.node
+                .as_ref()
+                .and_then(|n| self.node_by_name.get(n).copied()),
+        );
+        self.pod_namespace.push(ns);
+        self.namespace_pods[ns as usize].push(id);
+        self.pods.push(pod);
+        id
+    }
+
+    fn add_workload(&mut self, workload: &crate::load::Workload) {
+        let namespace = workload.metadata.namespace.clone().unwrap_or_default();
+        let name = workload.metadata.name.clone().unwrap_or_default();
+        let key = (namespace.clone(), workload.kind, name);
+        if self.workload_pods.contains_key(&key) {
+            return;
+        }
+        // Pods of the workload may lack owner references (e.g. hand-written manifests):
+        // its selector finds them.
+        let selector = workload
+            .selector
+            .as_ref()
+            .and_then(|s| Selector::try_from(s).ok());
+        if let Some(selector) = selector.filter(|s| !s.matches_everything()) {
+            let in_namespace = self
+                .namespace(&namespace)
+                .map(|ns| self.namespace_pods[ns as usize].as_slice());
+            let owned: Vec<PodId> = in_namespace
+                .unwrap_or_default()
+                .iter()
+                .filter(|id| {
+                    !self.pods[**id as usize].template
+                        && selector.matches(&self.pods[**id as usize].labels)
+                })
+                .copied()
+                .collect();
+            if !owned.is_empty() {
+                self.workload_pods.insert(key, owned);
+                return;
+            }
+        }
+        let id = self.add_pod(compile::workload_template(workload));
+        self.workload_pods.insert(key, vec![id]);
+    }
+
+    pub fn namespace(&self, name: &str) -> Option<NamespaceId> {
+        self.namespace_by_name.get(name).copied()
+    }
+
+    pub fn namespace_labels(&self, pod: PodId) -> &Labels {
+        &self.namespaces[self.pod_namespace[pod as usize] as usize].labels
+    }
+
+    pub fn pod(&self, id: PodId) -> &Pod {
+        &self.pods[id as usize]
+    }
+
+    pub fn pod_by_name(&self, namespace: &str, name: &str) -> Option<PodId> {
+        self.pod_by_key
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .copied()
+    }
+
+    /// The pods of a workload (or its template), sorted by name.
+    pub fn workload_pods(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+    ) -> Option<Vec<PodId>> {
+        let mut pods = self
+            .workload_pods
+            .get(&(namespace.to_owned(), kind, name.to_owned()))?
+            .clone();
+        pods.sort_by(|a, b| {
+            self.pods[*a as usize]
+                .name
+                .cmp(&self.pods[*b as usize].name)
+        });
+        Some(pods)
+    }
+
+    pub fn pod_by_ip(&self, ip: &IpAddr) -> Option<PodId> {
+        self.pod_by_ip.get(ip).copied()
+    }
+
+    pub fn node_by_ip(&self, ip: &IpAddr) -> Option<NodeId> {
+        self.node_by_ip.get(ip).copied()
+    }
+
+    pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
+        self.node_by_name.get(name).copied()
+    }
+
+    /// Pod keys (`namespace/name`) close to a misspelt one, for "did you mean" hints.
+    pub fn similar_pods(&self, namespace: &str, name: &str, limit: usize) -> Vec<String> {
+        let wanted = format!("{namespace}/{name}");
+        let mut scored: Vec<(usize, String)> = self
+            .pods
+            .iter()
+            .map(|p| p.key())
+            .map(|k| (edit_distance(&wanted, &k), k))
+            .filter(|(d, _)| *d <= wanted.len().max(3) / 3 + 1)
+            .collect();
+        scored.sort();
+        scored.into_iter().take(limit).map(|(_, k)| k).collect()
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(previous + cost);
+            previous = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}

@@ -1,0 +1,14 @@
+//! Deciding flows: egress at the source, ingress at the destination, tier by tier, with a
+//! walkthrough of every policy and rule that was consulted.
+
+mod cache;
+mod decide;
+mod flow;
+mod matching;
+mod walkthrough;
+
+pub use cache::VerdictCache;
+pub use flow::{Endpoint, EndpointSpec, Flow, ResolveError};
+pub use walkthrough::{
+    Decider, Decision, DirectionDecision, RuleRef, Step, StepResult, TierName, Verdict, Walkthrough,
+};

@@ -1,0 +1,430 @@
+//! The tier walk: Admin (ANP, CNP Admin) by priority, NetworkPolicy, Baseline (CNP Baseline,
+//! BANP), then default allow; egress at the source, ingress at the destination.
+
+use super::matching::{PeerMatch, Remote, net_ports_match, ports_match};
+use super::walkthrough::{
+    Decider, Decision, DirectionDecision, RuleRef, Step, StepResult, TierName, Verdict, Walkthrough,
+};
+use super::{Endpoint, Flow};
+use crate::cluster::PodId;
+use crate::engine::{Applied, Engine};
+use crate::model::{Action, AdminPolicy, AdminRule, AdminTier, Direction, Pod};
+
+/// Where steps go: nowhere on the fast path, into a list for walkthroughs.
+pub(crate) trait Trace {
+    fn step(&mut self, make: impl FnOnce() -> Step);
+}
+
+impl Trace for () {
+    #[inline]
+    fn step(&mut self, _: impl FnOnce() -> Step) {}
+}
+
+impl Trace for Vec<Step> {
+    fn step(&mut self, make: impl FnOnce() -> Step) {
+        self.push(make());
+    }
+}
+
+fn note(tier: TierName, text: String) -> Step {
+    Step {
+        tier,
+        policy: None,
+        priority: None,
+        rule: None,
+        result: StepResult::Note,
+        note: Some(text),
+    }
+}
+
+fn allowed(decider: Decider) -> DirectionDecision {
+    DirectionDecision {
+        allowed: true,
+        decider,
+        admin_rule: None,
+    }
+}
+
+impl Engine {
+    /// Decides a flow without a walkthrough.
+    pub fn decide(&self, flow: &Flow) -> Decision {
+        let flow = Flow {
+            src: self.normalize(flow.src),
+            dst: self.normalize(flow.dst),
+            ..*flow
+        };
+        let egress = self.direction(Direction::Egress, &flow, &mut ());
+        let ingress = self.direction(Direction::Ingress, &flow, &mut ());
+        Decision {
+            allowed: egress.allowed && ingress.allowed,
+            egress,
+            ingress,
+        }
+    }
+
+    /// Decides a flow and explains both directions.
+    pub fn verdict(&self, flow: &Flow) -> Verdict {
+        let flow = Flow {
+            src: self.normalize(flow.src),
+            dst: self.normalize(flow.dst),
+            ..*flow
+        };
+        let walk = |direction: Direction| {
+            let mut steps = Vec::new();
+            let decision = self.direction(direction, &flow, &mut steps);
+            let subject = match direction {
+                Direction::Egress => flow.src,
+                Direction::Ingress => flow.dst,
+            };
+            Walkthrough {
+                direction,
+                subject: self.describe(subject),
+                allowed: decision.allowed,
+                decided_by: decision.decider,
+                steps,
+            }
+        };
+        let (egress, ingress) = (walk(Direction::Egress), walk(Direction::Ingress));
+        Verdict {
+            from: self.describe(flow.src),
+            to: self.describe(flow.dst),
+            protocol: flow.protocol,
+            port: flow.port,
+            allowed: egress.allowed && ingress.allowed,
+            egress,
+            ingress,
+        }
+    }
+
+    pub(crate) fn remote(&self, endpoint: Endpoint) -> Remote<'_> {
+        match endpoint {
+            Endpoint::Pod(id) => {
+                let pod = self.cluster.pod(id);
+                if pod.host_network {
+                    Remote {
+                        pod: None,
+                        ip: pod.ips.first().copied(),
+                        node: self.cluster.pod_node[id as usize],
+                    }
+                } else {
+                    Remote {
+                        pod: Some((id, pod)),
+                        ip: pod.ips.first().copied(),
+                        node: None,
+                    }
+                }
+            }
+            Endpoint::Address(ip) => Remote {
+                pod: None,
+                ip: Some(ip),
+                node: self.cluster.node_by_ip(&ip),
+            },
+        }
+    }
+
+    pub(crate) fn direction<T: Trace>(
+        &self,
+        direction: Direction,
+        flow: &Flow,
+        trace: &mut T,
+    ) -> DirectionDecision {
+        let (subject, other) = match direction {
+            Direction::Egress => (flow.src, flow.dst),
+            Direction::Ingress => (flow.dst, flow.src),
+        };
+        let subject_pod = match subject {
+            Endpoint::Pod(id) if !self.cluster.pod(id).host_network => id,
+            _ => {
+                trace.step(|| {
+                    let why = match subject {
+                        Endpoint::Pod(_) => "a host-network pod, which policies never select",
+                        _ => "not a pod, so no policy applies to it",
+                    };
+                    note(
+                        TierName::Default,
+                        format!("{} is {why}", self.describe(subject)),
+                    )
+                });
+                return allowed(Decider::NotSelectable);
+            }
+        };
+        let remote = self.remote(other);
+        let destination: Option<&Pod> = match direction {
+            Direction::Ingress => Some(self.cluster.pod(subject_pod)),
+            Direction::Egress => remote.pod.map(|(_, p)| p),
+        };
+        if direction == Direction::Ingress
+            && let Some(node) = remote.node
+            && self.cluster.pod_node[subject_pod as usize] == Some(node)
+        {
+            trace.step(|| {
+                let name = &self.cluster.nodes[node as usize].name;
+                note(TierName::Default, format!("traffic from the pod's own node {name} is always allowed in (kubelet probes)"))
+            });
+            return allowed(Decider::ResidentNode);
+        }
+        let self_traffic = other == Endpoint::Pod(subject_pod);
+        let applied = self.applied(self.identity_of(subject_pod));
+        let ctx = Context {
+            direction,
+            flow,
+            remote: &remote,
+            destination,
+        };
+
+        if self_traffic {
+            trace.step(|| {
+                note(
+                    TierName::Admin,
+                    "a pod's traffic to itself is not subject to admin or baseline policies".into(),
+                )
+            });
+        } else if let Some(decision) = self.admin_tier(AdminTier::Admin, applied, &ctx, trace) {
+            return decision;
+        }
+        if let Some(decision) = self.netpol_tier(subject_pod, applied, &ctx, trace) {
+            return decision;
+        }
+        if !self_traffic
+            && let Some(decision) = self.admin_tier(AdminTier::Baseline, applied, &ctx, trace)
+        {
+            return decision;
+        }
+        trace.step(|| Step {
+            tier: TierName::Default,
+            policy: None,
+            priority: None,
+            rule: None,
+            result: StepResult::DefaultAllow,
+            note: Some("no policy decided: allowed by default".into()),
+        });
+        allowed(Decider::Default)
+    }
+
+    /// Walks one admin tier. `Some` when a rule decided; `None` to go on (no match, or Pass).
+    fn admin_tier<T: Trace>(
+        &self,
+        tier: AdminTier,
+        applied: &Applied,
+        ctx: &Context,
+        trace: &mut T,
+    ) -> Option<DirectionDecision> {
+        let tier_name = match tier {
+            AdminTier::Admin => TierName::Admin,
+            AdminTier::Baseline => TierName::Baseline,
+        };
+        let mut previous: Option<&AdminPolicy> = None;
+        for slot in &applied.admin {
+            let policy = self.admin_policy(*slot);
+            if policy.tier != tier {
+                continue;
+            }
+            if let Some(prev) = previous
+                && prev.priority.is_some()
+                && prev.priority == policy.priority
+            {
+                trace.step(|| {
+                    let text = format!(
+                        "{} shares priority {} with {}: upstream leaves the order undefined; netpol orders by name",
+                        policy.id,
+                        policy.priority.unwrap_or_default(),
+                        prev.id
+                    );
+                    note(tier_name, text)
+                });
+            }
+            previous = Some(policy);
+            let rules = policy.rules(ctx.direction);
+            let mut unknown_domains = false;
+            let matched = rules
+                .iter()
+                .find(|rule| match self.admin_rule_matches(rule, ctx) {
+                    PeerMatch::Yes => true,
+                    PeerMatch::DomainNames => {
+                        unknown_domains = true;
+                        false
+                    }
+                    PeerMatch::No => false,
+                });
+            if unknown_domains {
+                trace.step(|| Step {
+                    note: Some("domainNames rules cannot match an IP address offline (they need DNS); treated as no match".into()),
+                    ..policy_step(tier_name, policy, None, StepResult::Note)
+                });
+            }
+            let Some(rule) = matched else {
+                trace.step(|| {
+                    let text = if rules.is_empty() {
+                        format!(
+                            "selects the pod but has no {} rules",
+                            ctx.direction.as_str()
+                        )
+                    } else {
+                        format!(
+                            "selects the pod; none of its {} {} rules matches",
+                            rules.len(),
+                            ctx.direction.as_str()
+                        )
+                    };
+                    Step {
+                        note: Some(text),
+                        ..policy_step(tier_name, policy, None, StepResult::NoMatch)
+                    }
+                });
+                continue;
+            };
+            trace.step(|| policy_step(tier_name, policy, Some(rule), rule.action.into()));
+            let decider = match tier {
+                AdminTier::Admin => Decider::Admin,
+                AdminTier::Baseline => Decider::Baseline,
+            };
+            let decision = |allowed| DirectionDecision {
+                allowed,
+                decider,
+                admin_rule: Some((*slot, rule.index as u32)),
+            };
+            return match rule.action {
+                Action::Accept => Some(decision(true)),
+                Action::Deny => Some(decision(false)),
+                Action::Pass => {
+                    trace.step(|| {
+                        let next = match tier {
+                            AdminTier::Admin => "the NetworkPolicy tier",
+                            AdminTier::Baseline => "the default (allow)",
+                        };
+                        note(tier_name, format!("Pass: the rest of the tier is skipped; evaluation continues at {next}"))
+                    });
+                    None
+                }
+            };
+        }
+        None
+    }
+
+    fn admin_rule_matches(&self, rule: &AdminRule, ctx: &Context) -> PeerMatch {
+        if !ports_match(
+            rule.ports.as_deref(),
+            ctx.destination,
+            ctx.flow.protocol,
+            ctx.flow.port,
+        ) {
+            return PeerMatch::No;
+        }
+        let mut result = PeerMatch::No;
+        for peer in &rule.peers {
+            match self.admin_peer_matches(peer, ctx.remote) {
+                PeerMatch::Yes => return PeerMatch::Yes,
+                PeerMatch::DomainNames => result = PeerMatch::DomainNames,
+                PeerMatch::No => {}
+            }
+        }
+        result
+    }
+
+    /// NetworkPolicy: a pod selected for this direction is isolated; the union of the rules of
+    /// the isolating policies allows.
+    fn netpol_tier<T: Trace>(
+        &self,
+        subject: PodId,
+        applied: &Applied,
+        ctx: &Context,
+        trace: &mut T,
+    ) -> Option<DirectionDecision> {
+        let mut isolating = applied
+            .netpols
+            .iter()
+            .map(|s| self.network_policy(*s))
+            .filter(|p| p.rules(ctx.direction).is_some())
+            .peekable();
+        isolating.peek()?;
+        let isolating: Vec<_> = isolating.collect();
+        for policy in &isolating {
+            let rules = policy.rules(ctx.direction).unwrap_or_default();
+            let allowing = rules.iter().find(|rule| {
+                net_ports_match(
+                    &rule.ports,
+                    ctx.destination,
+                    ctx.flow.protocol,
+                    ctx.flow.port,
+                ) && rule.peers.as_ref().is_none_or(|peers| {
+                    peers
+                        .iter()
+                        .any(|p| self.net_peer_matches(policy, p, ctx.remote))
+                })
+            });
+            if let Some(rule) = allowing {
+                trace.step(|| Step {
+                    tier: TierName::NetworkPolicy,
+                    policy: Some(policy.id.clone()),
+                    priority: None,
+                    rule: Some(RuleRef {
+                        index: rule.index,
+                        name: None,
+                    }),
+                    result: StepResult::Allow,
+                    note: None,
+                });
+                return Some(DirectionDecision {
+                    allowed: true,
+                    decider: Decider::NetworkPolicy,
+                    admin_rule: None,
+                });
+            }
+        }
+        for policy in &isolating {
+            trace.step(|| {
+                let rules = policy.rules(ctx.direction).map_or(0, <[_]>::len);
+                let defaulted = if policy.policy_types_defaulted {
+                    " (policyTypes defaulted)"
+                } else {
+                    ""
+                };
+                let text = format!(
+                    "isolates {} for {}{defaulted}; none of its {rules} rules allows this flow",
+                    self.cluster.pod(subject).key(),
+                    ctx.direction.as_str()
+                );
+                Step {
+                    tier: TierName::NetworkPolicy,
+                    policy: Some(policy.id.clone()),
+                    priority: None,
+                    rule: None,
+                    result: StepResult::Isolates,
+                    note: Some(text),
+                }
+            });
+        }
+        Some(DirectionDecision {
+            allowed: false,
+            decider: Decider::NetworkPolicy,
+            admin_rule: None,
+        })
+    }
+}
+
+struct Context<'a> {
+    direction: Direction,
+    flow: &'a Flow,
+    remote: &'a Remote<'a>,
+    /// The destination pod, on which named ports resolve.
+    destination: Option<&'a Pod>,
+}
+
+fn policy_step(
+    tier: TierName,
+    policy: &AdminPolicy,
+    rule: Option<&AdminRule>,
+    result: StepResult,
+) -> Step {
+    Step {
+        tier,
+        policy: Some(policy.id.clone()),
+        priority: policy.priority,
+        rule: rule.map(|r| RuleRef {
+            index: r.index,
+            name: r.name.clone(),
+        }),
+        result,
+        note: None,
+    }
+}

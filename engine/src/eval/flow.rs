@@ -1,0 +1,180 @@
+//! Flows and their endpoints, and how users name endpoints (`ns/pod`, `ns/kind/name`, an IP).
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::cluster::PodId;
+use crate::engine::Engine;
+use crate::load::WorkloadKind;
+use crate::model::Protocol;
+
+/// One end of a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Pod(PodId),
+    /// An address: a pod IP (resolved to its pod), a node address, or outside the cluster.
+    Address(IpAddr),
+}
+
+/// A connection attempt: source, destination, protocol and destination port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Flow {
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub protocol: Protocol,
+    pub port: u16,
+}
+
+/// An endpoint as a user writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum EndpointSpec {
+    Pod {
+        namespace: String,
+        name: String,
+    },
+    Workload {
+        namespace: String,
+        kind: WorkloadKind,
+        name: String,
+    },
+    Address(IpAddr),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{0:?} is not an endpoint: want namespace/pod, namespace/kind/name or an IP address")]
+    Syntax(String),
+    #[error(
+        "unknown workload kind {kind:?} in {text:?} (want deployment, statefulset, daemonset, replicaset, job, cronjob or pod)"
+    )]
+    UnknownKind { text: String, kind: String },
+    #[error("no pod {namespace}/{name}{}", hint(suggestions))]
+    UnknownPod {
+        namespace: String,
+        name: String,
+        suggestions: Vec<String>,
+    },
+    #[error("no {} {namespace}/{name} in the input", kind.name())]
+    UnknownWorkload {
+        namespace: String,
+        kind: WorkloadKind,
+        name: String,
+    },
+}
+
+fn hint(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", suggestions.join(" or "))
+    }
+}
+
+impl std::str::FromStr for EndpointSpec {
+    type Err = ResolveError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Ok(Self::Address(ip));
+        }
+        let parts: Vec<&str> = text.split('/').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(ResolveError::Syntax(text.to_owned()));
+        }
+        match parts.as_slice() {
+            [namespace, name] => Ok(Self::Pod {
+                namespace: (*namespace).to_owned(),
+                name: (*name).to_owned(),
+            }),
+            [namespace, kind, name]
+                if matches!(kind.to_ascii_lowercase().as_str(), "pod" | "pods" | "po") =>
+            {
+                Ok(Self::Pod {
+                    namespace: (*namespace).to_owned(),
+                    name: (*name).to_owned(),
+                })
+            }
+            [namespace, kind, name] => match WorkloadKind::parse(kind) {
+                Some(kind) => Ok(Self::Workload {
+                    namespace: (*namespace).to_owned(),
+                    kind,
+                    name: (*name).to_owned(),
+                }),
+                None => Err(ResolveError::UnknownKind {
+                    text: text.to_owned(),
+                    kind: (*kind).to_owned(),
+                }),
+            },
+            _ => Err(ResolveError::Syntax(text.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for EndpointSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pod { namespace, name } => write!(f, "{namespace}/{name}"),
+            Self::Workload {
+                namespace,
+                kind,
+                name,
+            } => {
+                write!(f, "{namespace}/{}/{name}", kind.name().to_ascii_lowercase())
+            }
+            Self::Address(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+impl Engine {
+    /// Resolves a user's endpoint; a workload stands for its first pod by name (its pods share
+    /// a template, so policies treat them alike unless their addresses differ).
+    pub fn resolve(&self, spec: &EndpointSpec) -> Result<Endpoint, ResolveError> {
+        match spec {
+            EndpointSpec::Address(ip) => Ok(Endpoint::Address(*ip)),
+            EndpointSpec::Pod { namespace, name } => self
+                .cluster
+                .pod_by_name(namespace, name)
+                .map(Endpoint::Pod)
+                .ok_or_else(|| ResolveError::UnknownPod {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    suggestions: self.cluster.similar_pods(namespace, name, 3),
+                }),
+            EndpointSpec::Workload {
+                namespace,
+                kind,
+                name,
+            } => self
+                .cluster
+                .workload_pods(namespace, *kind, name)
+                .and_then(|pods| pods.first().copied())
+                .map(Endpoint::Pod)
+                .ok_or_else(|| ResolveError::UnknownWorkload {
+                    namespace: namespace.clone(),
+                    kind: *kind,
+                    name: name.clone(),
+                }),
+        }
+    }
+
+    /// A pod's address resolves to the pod; everything else stays an address.
+    pub fn normalize(&self, endpoint: Endpoint) -> Endpoint {
+        match endpoint {
+            Endpoint::Address(ip) => self.cluster.pod_by_ip(&ip).map_or(endpoint, Endpoint::Pod),
+            pod => pod,
+        }
+    }
+
+    /// How an endpoint is shown in walkthroughs.
+    pub fn describe(&self, endpoint: Endpoint) -> String {
+        match endpoint {
+            Endpoint::Pod(id) => self.cluster.pod(id).key(),
+            Endpoint::Address(ip) => match self.cluster.node_by_ip(&ip) {
+                Some(node) => format!("{ip} (node {})", self.cluster.nodes[node as usize].name),
+                None => ip.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Reading Kubernetes objects from YAML or JSON text: multi-document streams, `List` kinds and
+//! single objects. Every document is accounted for: read, skipped (with its kind), or an error
+//! that names the file, the document and the field.
+
+pub(crate) mod object;
+mod origin;
+
+pub use object::{Object, ObjectKind, Workload, WorkloadKind};
+pub use origin::Origin;
+
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::Value;
+
+/// A document that was read but holds a kind netpol does not evaluate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub origin: Origin,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+/// A document or object that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{origin}{}: {message}", object.as_ref().map(|o| format!(" {o}")).unwrap_or_default())]
+pub struct LoadError {
+    pub origin: Origin,
+    /// `Kind namespace/name`, when the document got that far.
+    pub object: Option<String>,
+    /// The field path inside the object, when known.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// An object with where it came from.
+#[derive(Clone, Debug)]
+pub struct Located {
+    pub origin: Origin,
+    pub object: Object,
+}
+
+/// Everything read from one or more sources.
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    pub objects: Vec<Located>,
+    pub skipped: Vec<Skipped>,
+    pub errors: Vec<LoadError>,
+}
+
+impl Loaded {
+    pub fn extend(&mut self, other: Loaded) {
+        self.objects.extend(other.objects);
+        self.skipped.extend(other.skipped);
+        self.errors.extend(other.errors);
+    }
+}
+
+/// Reads every document of `text`; `source` names it in errors (a path, or `<stdin>`).
+/// Objects without a namespace get `default_namespace`, as `kubectl apply` would.
+pub fn read_str(source: &str, text: &str, default_namespace: &str) -> Loaded {
+    let mut loaded = Loaded::default();
+    let starts = origin::document_start_lines(text);
+    for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let origin = Origin::new(source, index + 1, starts.get(index).copied());
+        match Value::deserialize(document) {
+            Ok(Value::Null) => {}
+            Ok(value) => read_value(&origin, value, default_namespace, &mut loaded),
+            Err(err) => {
+                let line = err.location().map(|l| l.line());
+                loaded.errors.push(LoadError {
+                    origin: Origin {
+                        line: line.or(origin.line),
+                        ..origin
+                    },
+                    object: None,
+                    field: None,
+                    message: format!("malformed YAML/JSON: {}", strip_location(&err.to_string())),
+                });
+                // The stream cannot be resynchronised after a syntax error.
+                break;
+            }
+        }
+    }
+    loaded
+}
+
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn read_value(origin: &Origin, value: Value, default_namespace: &str, loaded: &mut Loaded) {
+    let Value::Mapping(map) = &value else {
+        loaded.errors.push(LoadError {
+            origin: origin.clone(),
+            object: None,
+            field: None,
+            message: "expected a Kubernetes object (a mapping with apiVersion and kind)".into(),
+        });
+        return;
+    };
+    let text = |key: &str| {
+        map.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (api_version, kind) = (text("apiVersion"), text("kind"));
+    if kind.is_empty() || api_version.is_empty() {
+        let missing = if kind.is_empty() {
+            "kind"
+        } else {
+            "apiVersion"
+        };
+        loaded.errors.push(LoadError {
+            origin: origin.clone(),
+            object: None,
+            field: Some(missing.into()),
+            message: format!("missing {missing}"),
+        });
+        return;
+    }
+    if kind == "List" || (kind.ends_with("List") && map.contains_key("items")) {
+        read_list(origin, &value, default_namespace, loaded);
+        return;
+    }
+    match ObjectKind::from_type(&api_version, &kind) {
+        Some(object_kind) => match object::decode(object_kind, value, default_namespace) {
+            Ok(object) => loaded.objects.push(Located {
+                origin: origin.clone(),
+                object,
+            }),
+            Err(err) => loaded.errors.push(LoadError {
+                origin: origin.clone(),
+                ..err
+            }),
+        },
+        None => {
+            let metadata = map.get("metadata");
+            let field = |k: &str| {
+                metadata
+                    .and_then(|m| m.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let name = match (field("namespace"), field("name")) {
+                (Some(ns), Some(name)) => format!("{ns}/{name}"),
+                (None, Some(name)) => name,
+                _ => String::new(),
+            };
+            loaded.skipped.push(Skipped {
+                origin: origin.clone(),
+                api_version,
+                kind,
+                name,
+            });
+        }
+    }
+}
+
+fn read_list(origin: &Origin, value: &Value, default_namespace: &str, loaded: &mut Loaded) {
+    let items = match value.get("items") {
+        None | Some(Value::Null) => return,
+        Some(Value::Sequence(items)) => items,
+        Some(_) => {
+            loaded.errors.push(LoadError {
+                origin: origin.clone(),
+                object: None,
+                field: Some("items".into()),
+                message: "items must be a list".into(),
+            });
+            return;
+        }
+    };
+    for (i, item) in items.iter().enumerate() {
+        let item_origin = origin.item(i);
+        read_value(&item_origin, item.clone(), default_namespace, loaded);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! The checked internal form of the cluster: endpoints and policies, converted once from the
+//! raw API objects (see `compile`) and used by evaluation, lint and impact.
+
+mod endpoint;
+mod ipblock;
+mod policy;
+mod ports;
+
+pub use endpoint::{ContainerPort, Namespace, Node, Pod, WorkloadRef};
+pub use ipblock::IpBlock;
+pub use policy::{
+    Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, Direction, NetPeer, NetRule,
+    NetworkPolicy, PolicyKind, PolicyRef, Subject,
+};
+pub use ports::{PortMatch, Protocol};

@@ -1,0 +1,178 @@
+//! Compiled policies of every tier.
+
+use serde::Serialize;
+
+use super::{IpBlock, PortMatch};
+use crate::selector::Selector;
+
+/// Which API a policy comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum PolicyKind {
+    NetworkPolicy,
+    AdminNetworkPolicy,
+    BaselineAdminNetworkPolicy,
+    ClusterNetworkPolicy,
+}
+
+impl PolicyKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NetworkPolicy => "NetworkPolicy",
+            Self::AdminNetworkPolicy => "AdminNetworkPolicy",
+            Self::BaselineAdminNetworkPolicy => "BaselineAdminNetworkPolicy",
+            Self::ClusterNetworkPolicy => "ClusterNetworkPolicy",
+        }
+    }
+}
+
+/// Names one policy object.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PolicyRef {
+    pub kind: PolicyKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for PolicyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind.name(), self.name),
+            None => write!(f, "{} {}", self.kind.name(), self.name),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingress => "ingress",
+            Self::Egress => "egress",
+        }
+    }
+}
+
+/// The admin tiers: Admin before NetworkPolicy, Baseline after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum AdminTier {
+    Admin,
+    Baseline,
+}
+
+/// A rule action; ANP/BANP `Allow` is `Accept`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Action {
+    Accept,
+    Deny,
+    Pass,
+}
+
+/// The pods an admin policy applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Subject {
+    Namespaces(Selector),
+    Pods {
+        namespaces: Selector,
+        pods: Selector,
+    },
+}
+
+/// An ANP, BANP or CNP, in one form.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct AdminPolicy {
+    pub id: PolicyRef,
+    pub tier: AdminTier,
+    /// None for the BaselineAdminNetworkPolicy, which has no priority.
+    pub priority: Option<u32>,
+    pub subject: Subject,
+    pub ingress: Vec<AdminRule>,
+    pub egress: Vec<AdminRule>,
+}
+
+impl AdminPolicy {
+    pub fn rules(&self, direction: Direction) -> &[AdminRule] {
+        match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct AdminRule {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub action: Action,
+    pub peers: Vec<AdminPeer>,
+    /// None matches every port and protocol.
+    pub ports: Option<Vec<PortMatch>>,
+}
+
+/// The other end of an admin rule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AdminPeer {
+    Namespaces(Selector),
+    Pods {
+        namespaces: Selector,
+        pods: Selector,
+    },
+    /// The addresses of matching nodes (egress only).
+    Nodes(Selector),
+    /// CIDRs; they match pod addresses too (egress only).
+    Networks(Vec<IpBlock>),
+    /// FQDNs; resolving them needs DNS, so offline they never match an address.
+    DomainNames(Vec<String>),
+}
+
+/// A namespaced NetworkPolicy (networking.k8s.io/v1).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct NetworkPolicy {
+    pub id: PolicyRef,
+    pub namespace: String,
+    pub pod_selector: Selector,
+    /// None when the policy does not affect ingress (policyTypes, or their defaulting).
+    pub ingress: Option<Vec<NetRule>>,
+    pub egress: Option<Vec<NetRule>>,
+    /// True when policyTypes was omitted and derived from the rules present.
+    pub policy_types_defaulted: bool,
+}
+
+impl NetworkPolicy {
+    pub fn rules(&self, direction: Direction) -> Option<&[NetRule]> {
+        match direction {
+            Direction::Ingress => self.ingress.as_deref(),
+            Direction::Egress => self.egress.as_deref(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct NetRule {
+    pub index: usize,
+    /// None (or absent in the object) matches every peer.
+    pub peers: Option<Vec<NetPeer>>,
+    /// Empty matches every port.
+    pub ports: Vec<PortMatch>,
+}
+
+/// The other end of a NetworkPolicy rule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NetPeer {
+    /// Pods by label; `namespaces: None` means the policy's own namespace.
+    Pods {
+        namespaces: Option<Selector>,
+        pods: Selector,
+    },
+    IpBlock(IpBlock),
+}
