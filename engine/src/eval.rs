@@ -4,7 +4,7 @@
 mod cache;
 mod decide;
 mod flow;
-mod matching;
+pub(crate) mod matching;
 mod walkthrough;
 
 pub use cache::VerdictCache;

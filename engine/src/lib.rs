@@ -7,6 +7,7 @@ mod cidr_index;
 pub mod cluster;
 pub mod compile;
 pub mod engine;
+pub mod impact;
 pub mod eval;
 pub mod load;
 pub mod model;

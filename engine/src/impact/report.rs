@@ -1,0 +1,198 @@
+//! The impact report: changed policies, and flows newly denied or allowed grouped by workload
+//! and port class, with pod-pair counts.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::cells::{Cells, Pair, Remote};
+use super::ports::PortClass;
+use crate::engine::{Engine, Policy};
+use crate::eval::Flow;
+use crate::model::{PolicyRef, Protocol};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyChangeKind {
+    Added,
+    Removed,
+    Modified,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyChange {
+    pub policy: PolicyRef,
+    pub change: PolicyChangeKind,
+}
+
+/// Flows between two workloads (or a workload and an address range) on a port class whose
+/// verdict changed the same way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImpactGroup {
+    /// `namespace/kind/name` of a workload, `namespace/pod` of a bare pod, or an address.
+    pub from: String,
+    pub to: String,
+    pub protocol: Protocol,
+    pub port_start: u16,
+    pub port_end: u16,
+    /// Pod pairs (or pod-address pairs) affected.
+    pub count: u64,
+    /// One concrete flow of the group: source and destination pod names.
+    pub example_from: String,
+    pub example_to: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Impact {
+    pub changed_policies: Vec<PolicyChange>,
+    /// Total affected pod pairs per port class.
+    pub newly_denied_count: u64,
+    pub newly_allowed_count: u64,
+    pub newly_denied: Vec<ImpactGroup>,
+    pub newly_allowed: Vec<ImpactGroup>,
+    /// Groups left out of the lists above by `max_groups` (their counts are in the totals).
+    pub groups_omitted: usize,
+    /// False when the time budget ran out: the result is a lower bound.
+    pub complete: bool,
+    /// Evaluations performed (pairs of cells × port classes), for the curious.
+    pub evaluations: u64,
+    pub pods_added: usize,
+    pub pods_removed: usize,
+}
+
+pub(super) fn policy_changes(before: &Engine, after: &Engine) -> Vec<PolicyChange> {
+    let all = |engine: &Engine| -> BTreeMap<PolicyRef, Policy> {
+        let admin = engine.admin_policies().map(|(_, p)| (p.id.clone(), Policy::Admin(p.clone())));
+        let network = engine.network_policies().map(|(_, p)| (p.id.clone(), Policy::Network(p.clone())));
+        admin.chain(network).collect()
+    };
+    let (old, new) = (all(before), all(after));
+    let mut changes = Vec::new();
+    for (id, policy) in &old {
+        match new.get(id) {
+            None => changes.push(PolicyChange { policy: id.clone(), change: PolicyChangeKind::Removed }),
+            Some(next) if !same(policy, next) => {
+                changes.push(PolicyChange { policy: id.clone(), change: PolicyChangeKind::Modified });
+            }
+            Some(_) => {}
+        }
+    }
+    for id in new.keys().filter(|id| !old.contains_key(*id)) {
+        changes.push(PolicyChange { policy: id.clone(), change: PolicyChangeKind::Added });
+    }
+    changes.sort_by(|a, b| a.policy.cmp(&b.policy));
+    changes
+}
+
+fn same(a: &Policy, b: &Policy) -> bool {
+    match (a, b) {
+        (Policy::Admin(a), Policy::Admin(b)) => a == b,
+        (Policy::Network(a), Policy::Network(b)) => a == b,
+        _ => false,
+    }
+}
+
+type GroupKey = (String, String, Protocol, u16, u16);
+
+pub(super) struct Builder<'a> {
+    cells: &'a Cells,
+    impact: Impact,
+    denied: BTreeMap<GroupKey, ImpactGroup>,
+    allowed: BTreeMap<GroupKey, ImpactGroup>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(cells: &'a Cells, changes: Vec<PolicyChange>) -> Self {
+        let impact = Impact {
+            changed_policies: changes,
+            complete: true,
+            pods_added: cells.added_pods,
+            pods_removed: cells.removed_pods,
+            ..Impact::default()
+        };
+        Self { cells, impact, denied: BTreeMap::new(), allowed: BTreeMap::new() }
+    }
+
+    pub fn cut_short(&mut self) {
+        self.impact.complete = false;
+    }
+
+    pub fn evaluated(&mut self) {
+        self.impact.evaluations += 1;
+    }
+
+    /// Adds every member pair of a changed cell pair, grouped by workload.
+    pub fn record(&mut self, pair: &Pair, class: PortClass, now_allowed: bool, example: &Flow, after: &Engine) {
+        let side = |remote: Remote| -> Vec<(String, u64)> {
+            match remote {
+                Remote::Cell(c) => {
+                    let mut groups: BTreeMap<String, u64> = BTreeMap::new();
+                    for (_, pod) in &self.cells.cells[c as usize].members {
+                        *groups.entry(workload_label(after, *pod)).or_default() += 1;
+                    }
+                    groups.into_iter().collect()
+                }
+                Remote::Address(ip) => vec![(ip.to_string(), 1)],
+            }
+        };
+        let (sources, destinations) = (side(pair.src), side(pair.dst));
+        let same_cell = pair.src == pair.dst;
+        let (example_from, example_to) = (after.describe(example.src), after.describe(example.dst));
+        for (from, from_count) in &sources {
+            for (to, to_count) in &destinations {
+                // Within one cell, a pod's pairs with itself are not part of this flow set.
+                let count = from_count * to_count - if same_cell && from == to { *from_count } else { 0 };
+                if count == 0 {
+                    continue;
+                }
+                let key = (from.clone(), to.clone(), class.protocol, class.start, class.end);
+                let groups = if now_allowed { &mut self.allowed } else { &mut self.denied };
+                let group = groups.entry(key).or_insert_with(|| ImpactGroup {
+                    from: from.clone(),
+                    to: to.clone(),
+                    protocol: class.protocol,
+                    port_start: class.start,
+                    port_end: class.end,
+                    count: 0,
+                    example_from: example_from.clone(),
+                    example_to: example_to.clone(),
+                });
+                group.count += count;
+                if now_allowed {
+                    self.impact.newly_allowed_count += count;
+                } else {
+                    self.impact.newly_denied_count += count;
+                }
+            }
+        }
+    }
+
+    pub fn finish(mut self, max_groups: Option<usize>) -> Impact {
+        let order = |groups: BTreeMap<GroupKey, ImpactGroup>| {
+            let mut list: Vec<ImpactGroup> = groups.into_values().collect();
+            list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to))));
+            list
+        };
+        let (mut denied, mut allowed) = (order(self.denied), order(self.allowed));
+        if let Some(max) = max_groups {
+            for list in [&mut denied, &mut allowed] {
+                if list.len() > max {
+                    self.impact.groups_omitted += list.len() - max;
+                    list.truncate(max);
+                }
+            }
+        }
+        self.impact.newly_denied = denied;
+        self.impact.newly_allowed = allowed;
+        self.impact
+    }
+}
+
+/// `namespace/kind/name` for workload pods, `namespace/pod` otherwise.
+pub(crate) fn workload_label(engine: &Engine, pod: u32) -> String {
+    let pod = engine.cluster.pod(pod);
+    match &pod.workload {
+        Some(w) => format!("{}/{}/{}", pod.namespace, w.kind.name().to_ascii_lowercase(), w.name),
+        None => pod.key(),
+    }
+}
