@@ -4,6 +4,7 @@
 mod cache;
 mod decide;
 mod flow;
+mod render;
 pub(crate) mod matching;
 mod walkthrough;
 

@@ -13,6 +13,7 @@ pub mod load;
 pub mod model;
 pub mod selector;
 pub mod state;
+pub mod synthetic;
 
 pub use cluster::Cluster;
 pub use engine::{Build, Engine, Policy};

@@ -92,10 +92,12 @@ fn same(a: &Policy, b: &Policy) -> bool {
     }
 }
 
-type GroupKey = (String, String, Protocol, u16, u16);
+type GroupKey = (std::rc::Rc<str>, std::rc::Rc<str>, Protocol, u16, u16);
 
 pub(super) struct Builder<'a> {
     cells: &'a Cells,
+    /// Members of each cell (or an address) grouped by workload, computed once.
+    sides: rustc_hash::FxHashMap<Remote, std::rc::Rc<Vec<(std::rc::Rc<str>, u64)>>>,
     impact: Impact,
     denied: BTreeMap<GroupKey, ImpactGroup>,
     allowed: BTreeMap<GroupKey, ImpactGroup>,
@@ -110,7 +112,7 @@ impl<'a> Builder<'a> {
             pods_removed: cells.removed_pods,
             ..Impact::default()
         };
-        Self { cells, impact, denied: BTreeMap::new(), allowed: BTreeMap::new() }
+        Self { cells, sides: Default::default(), impact, denied: BTreeMap::new(), allowed: BTreeMap::new() }
     }
 
     pub fn cut_short(&mut self) {
@@ -123,23 +125,11 @@ impl<'a> Builder<'a> {
 
     /// Adds every member pair of a changed cell pair, grouped by workload.
     pub fn record(&mut self, pair: &Pair, class: PortClass, now_allowed: bool, example: &Flow, after: &Engine) {
-        let side = |remote: Remote| -> Vec<(String, u64)> {
-            match remote {
-                Remote::Cell(c) => {
-                    let mut groups: BTreeMap<String, u64> = BTreeMap::new();
-                    for (_, pod) in &self.cells.cells[c as usize].members {
-                        *groups.entry(workload_label(after, *pod)).or_default() += 1;
-                    }
-                    groups.into_iter().collect()
-                }
-                Remote::Address(ip) => vec![(ip.to_string(), 1)],
-            }
-        };
-        let (sources, destinations) = (side(pair.src), side(pair.dst));
+        let (sources, destinations) = (self.side(pair.src, after), self.side(pair.dst, after));
         let same_cell = pair.src == pair.dst;
         let (example_from, example_to) = (after.describe(example.src), after.describe(example.dst));
-        for (from, from_count) in &sources {
-            for (to, to_count) in &destinations {
+        for (from, from_count) in sources.iter() {
+            for (to, to_count) in destinations.iter() {
                 // Within one cell, a pod's pairs with itself are not part of this flow set.
                 let count = from_count * to_count - if same_cell && from == to { *from_count } else { 0 };
                 if count == 0 {
@@ -148,8 +138,8 @@ impl<'a> Builder<'a> {
                 let key = (from.clone(), to.clone(), class.protocol, class.start, class.end);
                 let groups = if now_allowed { &mut self.allowed } else { &mut self.denied };
                 let group = groups.entry(key).or_insert_with(|| ImpactGroup {
-                    from: from.clone(),
-                    to: to.clone(),
+                    from: from.to_string(),
+                    to: to.to_string(),
                     protocol: class.protocol,
                     port_start: class.start,
                     port_end: class.end,
@@ -165,6 +155,26 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+    }
+
+    fn side(&mut self, remote: Remote, after: &Engine) -> std::rc::Rc<Vec<(std::rc::Rc<str>, u64)>> {
+        let cells = self.cells;
+        self.sides
+            .entry(remote)
+            .or_insert_with(|| {
+                let groups = match remote {
+                    Remote::Cell(c) => {
+                        let mut groups: BTreeMap<String, u64> = BTreeMap::new();
+                        for (_, pod) in &cells.cells[c as usize].members {
+                            *groups.entry(workload_label(after, *pod)).or_default() += 1;
+                        }
+                        groups.into_iter().map(|(k, v)| (std::rc::Rc::from(k), v)).collect()
+                    }
+                    Remote::Address(ip) => vec![(std::rc::Rc::from(ip.to_string()), 1)],
+                };
+                std::rc::Rc::new(groups)
+            })
+            .clone()
     }
 
     pub fn finish(mut self, max_groups: Option<usize>) -> Impact {
