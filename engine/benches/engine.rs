@@ -14,7 +14,11 @@ use netpol_engine::{Endpoint, Engine, Flow, Protocol, State, VerdictCache};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let pods = args.iter().position(|a| a == "--pods").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok());
+    let pods = args
+        .iter()
+        .position(|a| a == "--pods")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok());
     let shape = pods.map_or_else(Shape::large, Shape::with_pods);
     println!(
         "synthetic cluster: {} pods, {} namespaces, {} nodes, {} NetworkPolicies, {} ANP/CNP, 1 BANP",
@@ -32,13 +36,21 @@ fn main() {
     for located in objects {
         state.insert_new(located);
     }
-    println!("generate objects: {:.2?} ({} objects)", started.elapsed(), state.len());
+    println!(
+        "generate objects: {:.2?} ({} objects)",
+        started.elapsed(),
+        state.len()
+    );
     let rss_before = rss_kib();
 
     let started = Instant::now();
     let build = Engine::build(&state);
     let build_time = started.elapsed();
-    assert!(build.errors.is_empty(), "synthetic policies compile: {:?}", &build.errors[..build.errors.len().min(3)]);
+    assert!(
+        build.errors.is_empty(),
+        "synthetic policies compile: {:?}",
+        &build.errors[..build.errors.len().min(3)]
+    );
     let engine = build.engine;
     let rss_after = rss_kib();
     drop(state);
@@ -77,9 +89,14 @@ fn main() {
             black_box(cache.decide(&engine, f));
         }
     }
-    println!("cached decision, batch mean: {:.0} ns", started.elapsed().as_nanos() as f64 / (4 * hot.len()) as f64);
+    println!(
+        "cached decision, batch mean: {:.0} ns",
+        started.elapsed().as_nanos() as f64 / (4 * hot.len()) as f64
+    );
 
-    let policy = compile_policy(&changed).expect("a policy kind").expect("compiles");
+    let policy = compile_policy(&changed)
+        .expect("a policy kind")
+        .expect("compiles");
     let mut times = Vec::new();
     let mut last = None;
     for _ in 0..5 {
@@ -121,8 +138,17 @@ fn sample_flows(engine: &Engine, count: usize) -> Vec<Flow> {
             } else {
                 Endpoint::Pod((next() % pods) as u32)
             };
-            let protocol = if i % 7 == 0 { Protocol::Udp } else { Protocol::Tcp };
-            Flow { src, dst, protocol, port: ports[(next() % ports.len() as u64) as usize] }
+            let protocol = if i % 7 == 0 {
+                Protocol::Udp
+            } else {
+                Protocol::Tcp
+            };
+            Flow {
+                src,
+                dst,
+                protocol,
+                port: ports[(next() % ports.len() as u64) as usize],
+            }
         })
         .collect()
 }

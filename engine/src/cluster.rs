@@ -198,10 +198,24 @@ impl Cluster {
     /// Pod keys (`namespace/name`) close to a misspelt one, for "did you mean" hints.
     pub fn similar_pods(&self, namespace: &str, name: &str, limit: usize) -> Vec<String> {
         let wanted = format!("{namespace}/{name}");
+        let workloads = self
+            .workload_pods
+            .keys()
+            .map(|(ns, kind, name)| format!("{ns}/{}/{name}", kind.name().to_ascii_lowercase()));
+        // `ns/web` most likely means the workload `ns/<kind>/web`.
+        let exact: Vec<String> = workloads
+            .clone()
+            .filter(|w| w.starts_with(&format!("{namespace}/")) && w.ends_with(&format!("/{name}")))
+            .collect();
+        if !exact.is_empty() {
+            return exact.into_iter().take(limit).collect();
+        }
         let mut scored: Vec<(usize, String)> = self
             .pods
             .iter()
+            .filter(|p| !p.template)
             .map(|p| p.key())
+            .chain(workloads)
             .map(|k| (edit_distance(&wanted, &k), k))
             .filter(|(d, _)| *d <= wanted.len().max(3) / 3 + 1)
             .collect();

@@ -9,6 +9,7 @@ pub mod compile;
 pub mod engine;
 pub mod impact;
 pub mod eval;
+pub mod explain;
 pub mod load;
 pub mod model;
 pub mod selector;

@@ -10,17 +10,18 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::v1alpha1::{
-    AdminNetworkPolicy, AdminNetworkPolicyEgressPeer, AdminNetworkPolicyEgressRule, AdminNetworkPolicyIngressPeer,
-    AdminNetworkPolicyIngressRule, AdminNetworkPolicyPort, AdminNetworkPolicyRuleAction, AdminNetworkPolicySpec,
-    AdminNetworkPolicySubject, BaselineAdminNetworkPolicy, BaselineAdminNetworkPolicyEgressPeer,
-    BaselineAdminNetworkPolicyEgressRule, BaselineAdminNetworkPolicyRuleAction, BaselineAdminNetworkPolicySpec,
-    NamespacedPod, PortNumber,
+    AdminNetworkPolicy, AdminNetworkPolicyEgressPeer, AdminNetworkPolicyEgressRule,
+    AdminNetworkPolicyIngressPeer, AdminNetworkPolicyIngressRule, AdminNetworkPolicyPort,
+    AdminNetworkPolicyRuleAction, AdminNetworkPolicySpec, AdminNetworkPolicySubject,
+    BaselineAdminNetworkPolicy, BaselineAdminNetworkPolicyEgressPeer,
+    BaselineAdminNetworkPolicyEgressRule, BaselineAdminNetworkPolicyRuleAction,
+    BaselineAdminNetworkPolicySpec, NamespacedPod, PortNumber,
 };
 use crate::api::v1alpha2::{
     ClusterNetworkPolicy, ClusterNetworkPolicyEgressPeer, ClusterNetworkPolicyEgressRule,
     ClusterNetworkPolicyIngressPeer, ClusterNetworkPolicyIngressRule, ClusterNetworkPolicyProtocol,
-    ClusterNetworkPolicyRuleAction, ClusterNetworkPolicySpec, ClusterNetworkPolicySubject, DestinationPort,
-    DestinationPortRange, PodsSelector, ProtocolPorts, Tier,
+    ClusterNetworkPolicyRuleAction, ClusterNetworkPolicySpec, ClusterNetworkPolicySubject,
+    DestinationPort, DestinationPortRange, PodsSelector, ProtocolPorts, Tier,
 };
 use crate::api::{Cidr, LabelSelector as CrdSelector};
 use crate::load::{Located, Object, Origin};
@@ -61,7 +62,8 @@ impl Shape {
         Self {
             namespaces,
             nodes: namespaces.max(1),
-            admin_policies: (large.admin_policies * namespaces / large.namespaces).clamp(10, large.admin_policies),
+            admin_policies: (large.admin_policies * namespaces / large.namespaces)
+                .clamp(10, large.admin_policies),
             teams: (namespaces / 50).clamp(2, large.teams),
             ..large
         }
@@ -98,15 +100,26 @@ pub fn deployment_name(i: usize) -> String {
 }
 
 fn labels(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 fn meta(name: String, namespace: Option<String>, labels: BTreeMap<String, String>) -> ObjectMeta {
-    ObjectMeta { name: Some(name), namespace, labels: (!labels.is_empty()).then_some(labels), ..ObjectMeta::default() }
+    ObjectMeta {
+        name: Some(name),
+        namespace,
+        labels: (!labels.is_empty()).then_some(labels),
+        ..ObjectMeta::default()
+    }
 }
 
 fn crd_selector(pairs: &[(&str, String)]) -> CrdSelector {
-    CrdSelector { match_labels: Some(labels(pairs)), match_expressions: None }
+    CrdSelector {
+        match_labels: Some(labels(pairs)),
+        match_expressions: None,
+    }
 }
 
 /// Generates every object of the cluster, in a stable order.
@@ -115,11 +128,18 @@ pub fn generate(shape: &Shape) -> Vec<Located> {
     let mut objects = Vec::with_capacity(shape.pods() + shape.namespaces * 3 + shape.nodes);
     let mut push = |object: Object| {
         let document = objects.len() + 1;
-        objects.push(Located { origin: Origin::new("synthetic", document, None), object });
+        objects.push(Located {
+            origin: Origin::new("synthetic", document, None),
+            object,
+        });
     };
     for n in 0..shape.nodes {
         let node = core::Node {
-            metadata: meta(format!("node-{n:05}"), None, labels(&[("topology.kubernetes.io/zone", format!("zone-{}", n % 3))])),
+            metadata: meta(
+                format!("node-{n:05}"),
+                None,
+                labels(&[("topology.kubernetes.io/zone", format!("zone-{}", n % 3))]),
+            ),
             status: Some(core::NodeStatus {
                 addresses: Some(vec![core::NodeAddress {
                     type_: "InternalIP".into(),
@@ -136,14 +156,26 @@ pub fn generate(shape: &Shape) -> Vec<Located> {
         let team = format!("team-{}", ns % shape.teams);
         let env = ["prod", "staging", "dev"][ns % 3].to_owned();
         let ns_labels = labels(&[("team", team.clone()), ("env", env)]);
-        push(Object::Namespace(core::Namespace { metadata: meta(name.clone(), None, ns_labels), ..Default::default() }));
+        push(Object::Namespace(core::Namespace {
+            metadata: meta(name.clone(), None, ns_labels),
+            ..Default::default()
+        }));
         for p in 0..shape.pods_per_namespace {
             let deployment = deployment_name(p % shape.deployments_per_namespace);
             let index = ns * shape.pods_per_namespace + p;
-            push(Object::Pod(Box::new(pod(&name, &deployment, p, index, shape, &mut rng))));
+            push(Object::Pod(Box::new(pod(
+                &name,
+                &deployment,
+                p,
+                index,
+                shape,
+                &mut rng,
+            ))));
         }
         for k in 0..shape.network_policies_per_namespace {
-            push(Object::NetworkPolicy(Box::new(network_policy(&name, k, shape))));
+            push(Object::NetworkPolicy(Box::new(network_policy(
+                &name, k, shape,
+            ))));
         }
     }
     for a in 0..shape.admin_policies {
@@ -153,12 +185,22 @@ pub fn generate(shape: &Shape) -> Vec<Located> {
     objects
 }
 
-fn pod(namespace: &str, deployment: &str, ordinal: usize, index: usize, shape: &Shape, rng: &mut Rng) -> core::Pod {
+fn pod(
+    namespace: &str,
+    deployment: &str,
+    ordinal: usize,
+    index: usize,
+    shape: &Shape,
+    rng: &mut Rng,
+) -> core::Pod {
     let hash = "7c9d5f".to_owned();
     let mut meta = meta(
         format!("{deployment}-{hash}-{ordinal:02}"),
         Some(namespace.to_owned()),
-        labels(&[("app", deployment.to_owned()), ("pod-template-hash", hash.clone())]),
+        labels(&[
+            ("app", deployment.to_owned()),
+            ("pod-template-hash", hash.clone()),
+        ]),
     );
     meta.owner_references = Some(vec![OwnerReference {
         api_version: "apps/v1".into(),
@@ -184,13 +226,28 @@ fn pod(namespace: &str, deployment: &str, ordinal: usize, index: usize, shape: &
         ..Default::default()
     };
     // 10.0.0.0/8 holds 16M addresses: enough for every pod of the large shape.
-    let ip = format!("10.{}.{}.{}", index >> 16 & 0xff, index >> 8 & 0xff, index & 0xff);
-    let status = core::PodStatus { pod_ips: Some(vec![core::PodIP { ip }]), ..Default::default() };
-    core::Pod { metadata: meta, spec: Some(spec), status: Some(status) }
+    let ip = format!(
+        "10.{}.{}.{}",
+        index >> 16 & 0xff,
+        index >> 8 & 0xff,
+        index & 0xff
+    );
+    let status = core::PodStatus {
+        pod_ips: Some(vec![core::PodIP { ip }]),
+        ..Default::default()
+    };
+    core::Pod {
+        metadata: meta,
+        spec: Some(spec),
+        status: Some(status),
+    }
 }
 
 fn k8s_selector(pairs: &[(&str, String)]) -> LabelSelector {
-    LabelSelector { match_labels: Some(labels(pairs)), match_expressions: None }
+    LabelSelector {
+        match_labels: Some(labels(pairs)),
+        match_expressions: None,
+    }
 }
 
 fn network_policy(namespace: &str, k: usize, shape: &Shape) -> net::NetworkPolicy {
@@ -224,7 +281,14 @@ fn network_policy(namespace: &str, k: usize, shape: &Shape) -> net::NetworkPolic
         ]),
         egress: None,
     };
-    net::NetworkPolicy { metadata: meta(format!("allow-{app}-{k}"), Some(namespace.to_owned()), BTreeMap::new()), spec: Some(spec) }
+    net::NetworkPolicy {
+        metadata: meta(
+            format!("allow-{app}-{k}"),
+            Some(namespace.to_owned()),
+            BTreeMap::new(),
+        ),
+        spec: Some(spec),
+    }
 }
 
 /// Half ANPs, half CNPs (Admin and Baseline tiers): tenant isolation between teams, a DNS
@@ -245,13 +309,22 @@ fn admin_policy(a: usize, shape: &Shape, rng: &mut Rng) -> Object {
                 AdminNetworkPolicyIngressRule {
                     name: Some("monitoring-pass".into()),
                     action: AdminNetworkPolicyRuleAction::Pass,
-                    from: vec![AdminNetworkPolicyIngressPeer { namespaces: Some(crd_selector(&[("team", team(0))])), pods: None }],
-                    ports: Some(vec![AdminNetworkPolicyPort { named_port: Some("metrics".into()), ..Default::default() }]),
+                    from: vec![AdminNetworkPolicyIngressPeer {
+                        namespaces: Some(crd_selector(&[("team", team(0))])),
+                        pods: None,
+                    }],
+                    ports: Some(vec![AdminNetworkPolicyPort {
+                        named_port: Some("metrics".into()),
+                        ..Default::default()
+                    }]),
                 },
                 AdminNetworkPolicyIngressRule {
                     name: Some("deny-other-team".into()),
                     action: AdminNetworkPolicyRuleAction::Deny,
-                    from: vec![AdminNetworkPolicyIngressPeer { namespaces: Some(crd_selector(&[("team", peer_team)])), pods: None }],
+                    from: vec![AdminNetworkPolicyIngressPeer {
+                        namespaces: Some(crd_selector(&[("team", peer_team)])),
+                        pods: None,
+                    }],
                     ports: None,
                 },
             ]),
@@ -260,20 +333,33 @@ fn admin_policy(a: usize, shape: &Shape, rng: &mut Rng) -> Object {
                 action: AdminNetworkPolicyRuleAction::Allow,
                 to: vec![AdminNetworkPolicyEgressPeer {
                     pods: Some(NamespacedPod {
-                        namespace_selector: crd_selector(&[("kubernetes.io/metadata.name", "kube-system".into())]),
+                        namespace_selector: crd_selector(&[(
+                            "kubernetes.io/metadata.name",
+                            "kube-system".into(),
+                        )]),
                         pod_selector: crd_selector(&[("k8s-app", "kube-dns".into())]),
                     }),
                     ..Default::default()
                 }],
                 ports: Some(vec![AdminNetworkPolicyPort {
-                    port_number: Some(PortNumber { protocol: "UDP".into(), port: 53 }),
+                    port_number: Some(PortNumber {
+                        protocol: "UDP".into(),
+                        port: 53,
+                    }),
                     ..Default::default()
                 }]),
             }]),
         };
-        return Object::AdminNetworkPolicy(Box::new(AdminNetworkPolicy::new(&format!("anp-{a:03}"), spec)));
+        return Object::AdminNetworkPolicy(Box::new(AdminNetworkPolicy::new(
+            &format!("anp-{a:03}"),
+            spec,
+        )));
     }
-    let tier = if a % 10 == 1 { Tier::Baseline } else { Tier::Admin };
+    let tier = if a % 10 == 1 {
+        Tier::Baseline
+    } else {
+        Tier::Admin
+    };
     let spec = ClusterNetworkPolicySpec {
         tier,
         priority,
@@ -281,16 +367,28 @@ fn admin_policy(a: usize, shape: &Shape, rng: &mut Rng) -> Object {
             namespaces: None,
             pods: Some(PodsSelector {
                 namespace_selector: Some(crd_selector(&[("team", subject_team)])),
-                pod_selector: crd_selector(&[("app", deployment_name(a % shape.deployments_per_namespace))]),
+                pod_selector: crd_selector(&[(
+                    "app",
+                    deployment_name(a % shape.deployments_per_namespace),
+                )]),
             }),
         },
         ingress: Some(vec![ClusterNetworkPolicyIngressRule {
             name: Some("accept-partner".into()),
             action: ClusterNetworkPolicyRuleAction::Accept,
-            from: vec![ClusterNetworkPolicyIngressPeer { namespaces: Some(crd_selector(&[("team", peer_team)])), pods: None }],
+            from: vec![ClusterNetworkPolicyIngressPeer {
+                namespaces: Some(crd_selector(&[("team", peer_team)])),
+                pods: None,
+            }],
             protocols: Some(vec![ClusterNetworkPolicyProtocol {
                 tcp: Some(ProtocolPorts {
-                    destination_port: Some(DestinationPort { number: None, range: Some(DestinationPortRange { start: 8000, end: 8999 }) }),
+                    destination_port: Some(DestinationPort {
+                        number: None,
+                        range: Some(DestinationPortRange {
+                            start: 8000,
+                            end: 8999,
+                        }),
+                    }),
                 }),
                 ..Default::default()
             }]),
@@ -305,12 +403,18 @@ fn admin_policy(a: usize, shape: &Shape, rng: &mut Rng) -> Object {
             protocols: None,
         }]),
     };
-    Object::ClusterNetworkPolicy(Box::new(ClusterNetworkPolicy::new(&format!("cnp-{a:03}"), spec)))
+    Object::ClusterNetworkPolicy(Box::new(ClusterNetworkPolicy::new(
+        &format!("cnp-{a:03}"),
+        spec,
+    )))
 }
 
 fn baseline() -> BaselineAdminNetworkPolicy {
     let spec = BaselineAdminNetworkPolicySpec {
-        subject: AdminNetworkPolicySubject { namespaces: Some(CrdSelector::default()), pods: None },
+        subject: AdminNetworkPolicySubject {
+            namespaces: Some(CrdSelector::default()),
+            pods: None,
+        },
         ingress: None,
         egress: Some(vec![BaselineAdminNetworkPolicyEgressRule {
             name: Some("deny-metadata-service".into()),

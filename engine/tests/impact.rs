@@ -35,14 +35,27 @@ fn engine(extra: &str) -> Engine {
 }
 
 /// Every ordered pair of distinct pods, on the given ports: (from, to, proto, port) -> allowed.
-fn brute_force(engine: &Engine, ports: &[(Protocol, u16)]) -> BTreeMap<(String, String, Protocol, u16), bool> {
+fn brute_force(
+    engine: &Engine,
+    ports: &[(Protocol, u16)],
+) -> BTreeMap<(String, String, Protocol, u16), bool> {
     let pods = engine.cluster.pods.len() as u32;
     let mut out = BTreeMap::new();
     for src in 0..pods {
         for dst in (0..pods).filter(|d| *d != src) {
             for (protocol, port) in ports {
-                let flow = Flow { src: Endpoint::Pod(src), dst: Endpoint::Pod(dst), protocol: *protocol, port: *port };
-                let key = (engine.cluster.pod(src).key(), engine.cluster.pod(dst).key(), *protocol, *port);
+                let flow = Flow {
+                    src: Endpoint::Pod(src),
+                    dst: Endpoint::Pod(dst),
+                    protocol: *protocol,
+                    port: *port,
+                };
+                let key = (
+                    engine.cluster.pod(src).key(),
+                    engine.cluster.pod(dst).key(),
+                    *protocol,
+                    *port,
+                );
                 out.insert(key, engine.decide(&flow).allowed);
             }
         }
@@ -85,20 +98,43 @@ fn adding_a_deny_reports_exactly_the_pairs_brute_force_finds() {
     let result = impact(&cluster_engine, &after, &ImpactOptions::default());
     assert!(result.complete);
     let (denied, allowed) = changed_pairs(&cluster_engine, &after, &[(Protocol::Tcp, 443)]);
-    assert_eq!((result.newly_denied_count, result.newly_allowed_count), (denied, allowed));
+    assert_eq!(
+        (result.newly_denied_count, result.newly_allowed_count),
+        (denied, allowed)
+    );
     assert_eq!(denied, 6, "3 shop pods x 2 bank pods on 443");
     let groups: Vec<(String, String, u16, u16, u64)> = result
         .newly_denied
         .iter()
-        .map(|g| (g.from.clone(), g.to.clone(), g.port_start, g.port_end, g.count))
+        .map(|g| {
+            (
+                g.from.clone(),
+                g.to.clone(),
+                g.port_start,
+                g.port_end,
+                g.count,
+            )
+        })
         .collect();
     assert_eq!(
         groups,
         vec![
             ("shop/db-1".into(), "bank/api-1".into(), 443, 443, 1),
             ("shop/db-1".into(), "bank/api-2".into(), 443, 443, 1),
-            ("shop/deployment/web".into(), "bank/api-1".into(), 443, 443, 1),
-            ("shop/deployment/web".into(), "bank/api-2".into(), 443, 443, 1),
+            (
+                "shop/deployment/web".into(),
+                "bank/api-1".into(),
+                443,
+                443,
+                1
+            ),
+            (
+                "shop/deployment/web".into(),
+                "bank/api-2".into(),
+                443,
+                443,
+                1
+            ),
             ("shop/web-2".into(), "bank/api-1".into(), 443, 443, 1),
             ("shop/web-2".into(), "bank/api-2".into(), 443, 443, 1),
         ]
@@ -107,8 +143,12 @@ fn adding_a_deny_reports_exactly_the_pairs_brute_force_finds() {
 }
 
 fn after_policies(engine: &Engine) -> Vec<netpol_engine::Policy> {
-    let admin = engine.admin_policies().map(|(_, p)| netpol_engine::Policy::Admin(p.clone()));
-    let network = engine.network_policies().map(|(_, p)| netpol_engine::Policy::Network(p.clone()));
+    let admin = engine
+        .admin_policies()
+        .map(|(_, p)| netpol_engine::Policy::Admin(p.clone()));
+    let network = engine
+        .network_policies()
+        .map(|(_, p)| netpol_engine::Policy::Network(p.clone()));
     admin.chain(network).collect()
 }
 
@@ -129,19 +169,41 @@ spec:
 "#
     ));
     let result = impact(&before, &after, &ImpactOptions::default());
-    let ports = [(Protocol::Tcp, 80), (Protocol::Tcp, 8080), (Protocol::Tcp, 443), (Protocol::Udp, 53)];
+    let ports = [
+        (Protocol::Tcp, 80),
+        (Protocol::Tcp, 8080),
+        (Protocol::Tcp, 443),
+        (Protocol::Udp, 53),
+    ];
     let (denied, allowed) = changed_pairs(&before, &after, &ports);
     // The preview counts port classes, brute force counts sample ports: compare per class.
-    let classes: Vec<(Protocol, u16, u16)> =
-        result.newly_denied.iter().map(|g| (g.protocol, g.port_start, g.port_end)).collect();
-    assert!(classes.contains(&(Protocol::Tcp, 8081, 65535)), "{classes:?}");
-    assert!(!classes.iter().any(|(p, s, e)| *p == Protocol::Tcp && (*s..=*e).contains(&8080)), "{classes:?}");
+    let classes: Vec<(Protocol, u16, u16)> = result
+        .newly_denied
+        .iter()
+        .map(|g| (g.protocol, g.port_start, g.port_end))
+        .collect();
+    assert!(
+        classes.contains(&(Protocol::Tcp, 8081, 65535)),
+        "{classes:?}"
+    );
+    assert!(
+        !classes
+            .iter()
+            .any(|(p, s, e)| *p == Protocol::Tcp && (*s..=*e).contains(&8080)),
+        "{classes:?}"
+    );
     let sample_denied: u64 = result
         .newly_denied
         .iter()
-        .filter(|g| ports.iter().any(|(p, n)| *p == g.protocol && (g.port_start..=g.port_end).contains(n)))
+        .filter(|g| {
+            ports
+                .iter()
+                .any(|(p, n)| *p == g.protocol && (g.port_start..=g.port_end).contains(n))
+        })
         .map(|g| {
-            let covered = ports.iter().filter(|(p, n)| *p == g.protocol && (g.port_start..=g.port_end).contains(n));
+            let covered = ports
+                .iter()
+                .filter(|(p, n)| *p == g.protocol && (g.port_start..=g.port_end).contains(n));
             g.count * covered.count() as u64
         })
         .sum();
@@ -153,7 +215,10 @@ spec:
 #[test]
 fn changed_pod_labels_are_compared_pod_by_pod() {
     let before = engine(DENY_SHOP_TO_BANK);
-    let relabelled = CLUSTER.replace("{name: api-2, namespace: bank, labels: {app: api}}", "{name: api-2, namespace: bank, labels: {app: api, open: x}}");
+    let relabelled = CLUSTER.replace(
+        "{name: api-2, namespace: bank, labels: {app: api}}",
+        "{name: api-2, namespace: bank, labels: {app: api, open: x}}",
+    );
     let extra = r#"
 apiVersion: policy.networking.k8s.io/v1alpha2
 kind: ClusterNetworkPolicy

@@ -66,7 +66,7 @@ impl VerdictCache {
         };
         // Node addresses and host-network pods depend on where the other end runs.
         let touches_node = |endpoint: Endpoint| match endpoint {
-            Endpoint::Pod(id) => engine.cluster.pod(id).host_network,
+            Endpoint::Pod(id) => engine.identities()[engine.identity_of(id) as usize].host_network,
             Endpoint::Address(ip) => engine.cluster.node_by_ip(&ip).is_some(),
         };
         if touches_node(flow.src) || touches_node(flow.dst) {

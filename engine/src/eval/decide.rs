@@ -163,7 +163,18 @@ impl Engine {
             });
             return allowed(Decider::ResidentNode);
         }
-        let self_traffic = other == Endpoint::Pod(subject_pod);
+        // A pod reaching its own address is exempt from every tier: "a pod cannot block access
+        // to itself" (kubernetes.io NetworkPolicy docs) and "a Pod connecting to its own Pod IP
+        // is not subject to ClusterNetworkPolicy" (network-policy-api API overview).
+        if other == Endpoint::Pod(subject_pod) {
+            trace.step(|| {
+                note(
+                    TierName::Default,
+                    "a pod's traffic to itself is not subject to any policy: allowed".into(),
+                )
+            });
+            return allowed(Decider::Default);
+        }
         let applied = self.applied(self.identity_of(subject_pod));
         let ctx = Context {
             direction,
@@ -172,22 +183,13 @@ impl Engine {
             destination,
         };
 
-        if self_traffic {
-            trace.step(|| {
-                note(
-                    TierName::Admin,
-                    "a pod's traffic to itself is not subject to admin or baseline policies".into(),
-                )
-            });
-        } else if let Some(decision) = self.admin_tier(AdminTier::Admin, applied, &ctx, trace) {
+        if let Some(decision) = self.admin_tier(AdminTier::Admin, applied, &ctx, trace) {
             return decision;
         }
         if let Some(decision) = self.netpol_tier(subject_pod, applied, &ctx, trace) {
             return decision;
         }
-        if !self_traffic
-            && let Some(decision) = self.admin_tier(AdminTier::Baseline, applied, &ctx, trace)
-        {
+        if let Some(decision) = self.admin_tier(AdminTier::Baseline, applied, &ctx, trace) {
             return decision;
         }
         trace.step(|| Step {
@@ -253,24 +255,20 @@ impl Engine {
                 });
             }
             let Some(rule) = matched else {
-                trace.step(|| {
-                    let text = if rules.is_empty() {
-                        format!(
-                            "selects the pod but has no {} rules",
-                            ctx.direction.as_str()
-                        )
-                    } else {
-                        format!(
+                // A policy without rules in this direction takes no part in it.
+                if !rules.is_empty() {
+                    trace.step(|| {
+                        let text = format!(
                             "selects the pod; none of its {} {} rules matches",
                             rules.len(),
                             ctx.direction.as_str()
-                        )
-                    };
-                    Step {
-                        note: Some(text),
-                        ..policy_step(tier_name, policy, None, StepResult::NoMatch)
-                    }
-                });
+                        );
+                        Step {
+                            note: Some(text),
+                            ..policy_step(tier_name, policy, None, StepResult::NoMatch)
+                        }
+                    });
+                }
                 continue;
             };
             trace.step(|| policy_step(tier_name, policy, Some(rule), rule.action.into()));

@@ -3,12 +3,18 @@
 
 use std::fmt;
 
+use crate::model::PolicyKind;
+
 use super::walkthrough::{Decider, Step, StepResult, Verdict, Walkthrough};
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let word = if self.allowed { "ALLOWED" } else { "DENIED" };
-        writeln!(f, "{word}: {} -> {} {}/{}", self.from, self.to, self.protocol, self.port)?;
+        writeln!(
+            f,
+            "{word}: {} -> {} {}/{}",
+            self.from, self.to, self.protocol, self.port
+        )?;
         write!(f, "{}", self.egress)?;
         write!(f, "{}", self.ingress)
     }
@@ -17,7 +23,13 @@ impl fmt::Display for Verdict {
 impl fmt::Display for Walkthrough {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let word = if self.allowed { "allowed" } else { "denied" };
-        writeln!(f, "  {} at {}: {word} ({})", self.direction.as_str(), self.subject, decider(self.decided_by))?;
+        writeln!(
+            f,
+            "  {} at {}: {word} ({})",
+            self.direction.as_str(),
+            self.subject,
+            decider(self.decided_by)
+        )?;
         for step in &self.steps {
             writeln!(f, "    {step}")?;
         }
@@ -57,7 +69,15 @@ impl fmt::Display for Step {
                 None => write!(f, " rule {}", rule.index)?,
             }
         }
+        // ANP and BANP spell Accept as Allow.
+        let v1alpha1 = self.policy.as_ref().is_some_and(|p| {
+            matches!(
+                p.kind,
+                PolicyKind::AdminNetworkPolicy | PolicyKind::BaselineAdminNetworkPolicy
+            )
+        });
         let result = match self.result {
+            StepResult::Accept if v1alpha1 => Some("Allow"),
             StepResult::Accept => Some("Accept"),
             StepResult::Deny => Some("Deny"),
             StepResult::Pass => Some("Pass"),

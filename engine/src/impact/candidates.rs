@@ -46,13 +46,27 @@ impl Candidates {
     }
 }
 
-pub(super) fn collect(before: &Engine, after: &Engine, cells: &Cells, changes: &[PolicyChange]) -> Candidates {
-    let mut candidates = Candidates { pairs: BTreeMap::new() };
+pub(super) fn collect(
+    before: &Engine,
+    after: &Engine,
+    cells: &Cells,
+    changes: &[PolicyChange],
+) -> Candidates {
+    let mut candidates = Candidates {
+        pairs: BTreeMap::new(),
+    };
     let all_cells: Vec<Remote> = (0..cells.len() as CellId).map(Remote::Cell).collect();
     for change in changes {
         for (engine, in_after) in [(before, false), (after, true)] {
             if let Some(policy) = engine.policy(&change.policy) {
-                policy_pairs(engine, in_after, cells, &policy, &all_cells, &mut candidates);
+                policy_pairs(
+                    engine,
+                    in_after,
+                    cells,
+                    &policy,
+                    &all_cells,
+                    &mut candidates,
+                );
             }
         }
     }
@@ -60,8 +74,20 @@ pub(super) fn collect(before: &Engine, after: &Engine, cells: &Cells, changes: &
         if cell.dirty {
             let me = Remote::Cell(id as CellId);
             for other in &all_cells {
-                candidates.add(Pair { src: me, dst: *other }, None);
-                candidates.add(Pair { src: *other, dst: me }, None);
+                candidates.add(
+                    Pair {
+                        src: me,
+                        dst: *other,
+                    },
+                    None,
+                );
+                candidates.add(
+                    Pair {
+                        src: *other,
+                        dst: me,
+                    },
+                    None,
+                );
             }
         }
     }
@@ -88,8 +114,14 @@ fn policy_pairs(
         let mut add = |remote: Remote, ports: Option<&[PortMatch]>| {
             for subject in &subjects {
                 let pair = match direction {
-                    Direction::Egress => Pair { src: *subject, dst: remote },
-                    Direction::Ingress => Pair { src: remote, dst: *subject },
+                    Direction::Egress => Pair {
+                        src: *subject,
+                        dst: remote,
+                    },
+                    Direction::Ingress => Pair {
+                        src: remote,
+                        dst: *subject,
+                    },
                 };
                 candidates.add(pair, ports);
             }
@@ -105,7 +137,9 @@ fn policy_pairs(
             }
             // Isolation changes every flow of the subjects in that direction.
             Policy::Network(p) => {
-                let Some(rules) = p.rules(direction) else { continue };
+                let Some(rules) = p.rules(direction) else {
+                    continue;
+                };
                 for remote in all_cells {
                     add(*remote, None);
                 }
@@ -130,14 +164,22 @@ fn subject_identities(engine: &Engine, policy: &Policy) -> Vec<u32> {
             .filter(|id| {
                 let identity = &engine.identities()[*id as usize];
                 let pod = engine.cluster.pod(identity.representative);
-                !identity.host_network && pod.namespace == p.namespace && p.pod_selector.matches(&pod.labels)
+                !identity.host_network
+                    && pod.namespace == p.namespace
+                    && p.pod_selector.matches(&pod.labels)
             })
             .collect(),
     }
 }
 
 /// Cells and addresses that some peer of a rule can match.
-fn admin_remotes(engine: &Engine, in_after: bool, cells: &Cells, peers: &[AdminPeer], all_cells: &[Remote]) -> Vec<Remote> {
+fn admin_remotes(
+    engine: &Engine,
+    in_after: bool,
+    cells: &Cells,
+    peers: &[AdminPeer],
+    all_cells: &[Remote],
+) -> Vec<Remote> {
     let mut remotes = Vec::new();
     for peer in peers {
         match peer {
@@ -145,15 +187,25 @@ fn admin_remotes(engine: &Engine, in_after: bool, cells: &Cells, peers: &[AdminP
                 for remote in all_cells {
                     let Remote::Cell(cell) = remote else { continue };
                     let cell = &cells.cells[*cell as usize];
-                    let pod = if in_after { cell.members[0].1 } else { cell.members[0].0 };
+                    let pod = if in_after {
+                        cell.members[0].1
+                    } else {
+                        cell.members[0].0
+                    };
                     let view = engine.remote(Endpoint::Pod(pod));
-                    if engine.admin_peer_matches(peer, &view) == crate::eval::matching::PeerMatch::Yes {
+                    if engine.admin_peer_matches(peer, &view)
+                        == crate::eval::matching::PeerMatch::Yes
+                    {
                         remotes.push(*remote);
                     }
                 }
                 if let AdminPeer::Networks(blocks) = peer {
                     for block in blocks {
-                        remotes.extend(representative_addresses(engine, &block.cidr).into_iter().map(Remote::Address));
+                        remotes.extend(
+                            representative_addresses(engine, &block.cidr)
+                                .into_iter()
+                                .map(Remote::Address),
+                        );
                     }
                 }
             }
@@ -174,5 +226,9 @@ fn admin_remotes(engine: &Engine, in_after: bool, cells: &Cells, peers: &[AdminP
 
 /// An address inside a CIDR that is no pod's, standing for the rest of the range.
 fn representative_addresses(engine: &Engine, cidr: &ipnet::IpNet) -> Vec<IpAddr> {
-    cidr.hosts().take(64).find(|ip| engine.cluster.pod_by_ip(ip).is_none()).into_iter().collect()
+    cidr.hosts()
+        .take(64)
+        .find(|ip| engine.cluster.pod_by_ip(ip).is_none())
+        .into_iter()
+        .collect()
 }

@@ -58,14 +58,22 @@ impl Cells {
             } else {
                 before.cluster.pod_by_name(&pod.namespace, &pod.name)
             };
-            let Some(before_pod) = before_pod else { continue };
+            let Some(before_pod) = before_pod else {
+                continue;
+            };
             matched_before += 1;
             let dirty = !same_topology
                 && (before.cluster.pod(before_pod) != pod
-                    || before.cluster.namespace_labels(before_pod) != after.cluster.namespace_labels(after_pod));
+                    || before.cluster.namespace_labels(before_pod)
+                        != after.cluster.namespace_labels(after_pod));
             let key = (before.identity_of(before_pod), after.identity_of(after_pod));
             let id = *by_key.entry(key).or_insert_with(|| {
-                cells.push(Cell { before: key.0, after: key.1, members: Vec::new(), dirty: false });
+                cells.push(Cell {
+                    before: key.0,
+                    after: key.1,
+                    members: Vec::new(),
+                    dirty: false,
+                });
                 (cells.len() - 1) as CellId
             });
             let cell = &mut cells[id as usize];
@@ -75,8 +83,14 @@ impl Cells {
         let mut by_before_identity: FxHashMap<IdentityId, Vec<CellId>> = FxHashMap::default();
         let mut by_after_identity: FxHashMap<IdentityId, Vec<CellId>> = FxHashMap::default();
         for (id, cell) in cells.iter().enumerate() {
-            by_before_identity.entry(cell.before).or_default().push(id as CellId);
-            by_after_identity.entry(cell.after).or_default().push(id as CellId);
+            by_before_identity
+                .entry(cell.before)
+                .or_default()
+                .push(id as CellId);
+            by_after_identity
+                .entry(cell.after)
+                .or_default()
+                .push(id as CellId);
         }
         Self {
             added_pods: after.cluster.pods.len() - matched_before,
@@ -89,7 +103,11 @@ impl Cells {
 
     /// Cells whose members have this identity in the given state.
     pub fn of_identity(&self, in_after: bool, identity: IdentityId) -> &[CellId] {
-        let map = if in_after { &self.by_after_identity } else { &self.by_before_identity };
+        let map = if in_after {
+            &self.by_after_identity
+        } else {
+            &self.by_before_identity
+        };
         map.get(&identity).map_or(&[], Vec::as_slice)
     }
 
@@ -105,7 +123,12 @@ impl Cells {
             (Remote::Cell(s), Remote::Cell(d)) if s == d => {
                 let members = &self.cells[s as usize].members;
                 let (first, second) = (members.first()?, members.get(1)?);
-                (Endpoint::Pod(first.0), Endpoint::Pod(first.1), Endpoint::Pod(second.0), Endpoint::Pod(second.1))
+                (
+                    Endpoint::Pod(first.0),
+                    Endpoint::Pod(first.1),
+                    Endpoint::Pod(second.0),
+                    Endpoint::Pod(second.1),
+                )
             }
             (src, dst) => {
                 let (sb, sa) = self.endpoints(src);
@@ -113,7 +136,12 @@ impl Cells {
                 (sb, sa, db, da)
             }
         };
-        let flow = |src, dst| Flow { src, dst, protocol, port };
+        let flow = |src, dst| Flow {
+            src,
+            dst,
+            protocol,
+            port,
+        };
         Some((flow(src_b, dst_b), flow(src_a, dst_a)))
     }
 

@@ -29,7 +29,13 @@ pub(super) struct PortClasses<'a> {
 
 impl<'a> PortClasses<'a> {
     pub fn new(before: &'a Engine, after: &'a Engine, cells: &'a Cells) -> Self {
-        Self { before, after, cells, egress: FxHashMap::default(), ingress: FxHashMap::default() }
+        Self {
+            before,
+            after,
+            cells,
+            egress: FxHashMap::default(),
+            ingress: FxHashMap::default(),
+        }
     }
 
     /// The classes of a pair that intersect the footprint of the change.
@@ -43,7 +49,11 @@ impl<'a> PortClasses<'a> {
             // Named ports resolve to the destination's container ports.
             for engine in [self.before, self.after] {
                 let cell = &self.cells.cells[dst as usize];
-                let pod = if std::ptr::eq(engine, self.before) { cell.members[0].0 } else { cell.members[0].1 };
+                let pod = if std::ptr::eq(engine, self.before) {
+                    cell.members[0].0
+                } else {
+                    cell.members[0].1
+                };
                 for port in &engine.cluster.pod(pod).ports {
                     push_range(&mut points, port.protocol, port.port, port.port);
                 }
@@ -55,14 +65,27 @@ impl<'a> PortClasses<'a> {
         let destination_ports = self.destination_ports(pair);
         let mut classes = Vec::new();
         for protocol in Protocol::ALL {
-            let mut starts: Vec<u32> = points.iter().filter(|(p, _)| *p == protocol).map(|(_, s)| *s).collect();
+            let mut starts: Vec<u32> = points
+                .iter()
+                .filter(|(p, _)| *p == protocol)
+                .map(|(_, s)| *s)
+                .collect();
             starts.push(1);
             starts.push(65536);
             starts.sort_unstable();
             starts.dedup();
             for window in starts.windows(2) {
-                let class = PortClass { protocol, start: window[0] as u16, end: (window[1] - 1) as u16 };
-                if footprint.all_ports || footprint.ports.iter().any(|m| intersects(m, &class, &destination_ports)) {
+                let class = PortClass {
+                    protocol,
+                    start: window[0] as u16,
+                    end: (window[1] - 1) as u16,
+                };
+                if footprint.all_ports
+                    || footprint
+                        .ports
+                        .iter()
+                        .any(|m| intersects(m, &class, &destination_ports))
+                {
                     classes.push(class);
                 }
             }
@@ -75,8 +98,18 @@ impl<'a> PortClasses<'a> {
             Remote::Cell(dst) => {
                 let cell = &self.cells.cells[dst as usize];
                 let mut ports: Vec<(Protocol, u16, &str)> = Vec::new();
-                for (engine, pod) in [(self.before, cell.members[0].0), (self.after, cell.members[0].1)] {
-                    ports.extend(engine.cluster.pod(pod).ports.iter().map(|p| (p.protocol, p.port, p.name.as_str())));
+                for (engine, pod) in [
+                    (self.before, cell.members[0].0),
+                    (self.after, cell.members[0].1),
+                ] {
+                    ports.extend(
+                        engine
+                            .cluster
+                            .pod(pod)
+                            .ports
+                            .iter()
+                            .map(|p| (p.protocol, p.port, p.name.as_str())),
+                    );
                 }
                 ports
             }
@@ -97,11 +130,18 @@ impl<'a> PortClasses<'a> {
                 let applied = engine.applied(identity);
                 for slot in &applied.admin {
                     for rule in engine.admin_policy(*slot).rules(direction) {
-                        rule.ports.iter().flatten().for_each(|p| push_match(&mut points, p));
+                        rule.ports
+                            .iter()
+                            .flatten()
+                            .for_each(|p| push_match(&mut points, p));
                     }
                 }
                 for slot in &applied.netpols {
-                    for rule in engine.network_policy(*slot).rules(direction).unwrap_or_default() {
+                    for rule in engine
+                        .network_policy(*slot)
+                        .rules(direction)
+                        .unwrap_or_default()
+                    {
                         rule.ports.iter().for_each(|p| push_match(&mut points, p));
                     }
                 }
@@ -121,20 +161,33 @@ fn push_range(points: &mut Boundaries, protocol: Protocol, start: u16, end: u16)
 fn push_match(points: &mut Boundaries, port: &PortMatch) {
     match *port {
         PortMatch::Port { protocol, port } => push_range(points, protocol, port, port),
-        PortMatch::Range { protocol, start, end } => push_range(points, protocol, start, end),
+        PortMatch::Range {
+            protocol,
+            start,
+            end,
+        } => push_range(points, protocol, start, end),
         // All ports of a protocol, and named ports (resolved per destination), add nothing here.
         PortMatch::AllPorts { .. } | PortMatch::Named { .. } => {}
     }
 }
 
-fn intersects(port: &PortMatch, class: &PortClass, destination_ports: &[(Protocol, u16, &str)]) -> bool {
-    let overlaps = |p: Protocol, s: u16, e: u16| p == class.protocol && s <= class.end && e >= class.start;
+fn intersects(
+    port: &PortMatch,
+    class: &PortClass,
+    destination_ports: &[(Protocol, u16, &str)],
+) -> bool {
+    let overlaps =
+        |p: Protocol, s: u16, e: u16| p == class.protocol && s <= class.end && e >= class.start;
     match port {
         PortMatch::AllPorts { protocol } => *protocol == class.protocol,
         PortMatch::Port { protocol, port } => overlaps(*protocol, *port, *port),
-        PortMatch::Range { protocol, start, end } => overlaps(*protocol, *start, *end),
-        PortMatch::Named { name, protocol } => destination_ports
-            .iter()
-            .any(|(p, n, pname)| pname == name && protocol.is_none_or(|w| w == *p) && overlaps(*p, *n, *n)),
+        PortMatch::Range {
+            protocol,
+            start,
+            end,
+        } => overlaps(*protocol, *start, *end),
+        PortMatch::Named { name, protocol } => destination_ports.iter().any(|(p, n, pname)| {
+            pname == name && protocol.is_none_or(|w| w == *p) && overlaps(*p, *n, *n)
+        }),
     }
 }

@@ -62,23 +62,36 @@ pub struct Impact {
 
 pub(super) fn policy_changes(before: &Engine, after: &Engine) -> Vec<PolicyChange> {
     let all = |engine: &Engine| -> BTreeMap<PolicyRef, Policy> {
-        let admin = engine.admin_policies().map(|(_, p)| (p.id.clone(), Policy::Admin(p.clone())));
-        let network = engine.network_policies().map(|(_, p)| (p.id.clone(), Policy::Network(p.clone())));
+        let admin = engine
+            .admin_policies()
+            .map(|(_, p)| (p.id.clone(), Policy::Admin(p.clone())));
+        let network = engine
+            .network_policies()
+            .map(|(_, p)| (p.id.clone(), Policy::Network(p.clone())));
         admin.chain(network).collect()
     };
     let (old, new) = (all(before), all(after));
     let mut changes = Vec::new();
     for (id, policy) in &old {
         match new.get(id) {
-            None => changes.push(PolicyChange { policy: id.clone(), change: PolicyChangeKind::Removed }),
+            None => changes.push(PolicyChange {
+                policy: id.clone(),
+                change: PolicyChangeKind::Removed,
+            }),
             Some(next) if !same(policy, next) => {
-                changes.push(PolicyChange { policy: id.clone(), change: PolicyChangeKind::Modified });
+                changes.push(PolicyChange {
+                    policy: id.clone(),
+                    change: PolicyChangeKind::Modified,
+                });
             }
             Some(_) => {}
         }
     }
     for id in new.keys().filter(|id| !old.contains_key(*id)) {
-        changes.push(PolicyChange { policy: id.clone(), change: PolicyChangeKind::Added });
+        changes.push(PolicyChange {
+            policy: id.clone(),
+            change: PolicyChangeKind::Added,
+        });
     }
     changes.sort_by(|a, b| a.policy.cmp(&b.policy));
     changes
@@ -112,7 +125,13 @@ impl<'a> Builder<'a> {
             pods_removed: cells.removed_pods,
             ..Impact::default()
         };
-        Self { cells, sides: Default::default(), impact, denied: BTreeMap::new(), allowed: BTreeMap::new() }
+        Self {
+            cells,
+            sides: Default::default(),
+            impact,
+            denied: BTreeMap::new(),
+            allowed: BTreeMap::new(),
+        }
     }
 
     pub fn cut_short(&mut self) {
@@ -124,19 +143,41 @@ impl<'a> Builder<'a> {
     }
 
     /// Adds every member pair of a changed cell pair, grouped by workload.
-    pub fn record(&mut self, pair: &Pair, class: PortClass, now_allowed: bool, example: &Flow, after: &Engine) {
+    pub fn record(
+        &mut self,
+        pair: &Pair,
+        class: PortClass,
+        now_allowed: bool,
+        example: &Flow,
+        after: &Engine,
+    ) {
         let (sources, destinations) = (self.side(pair.src, after), self.side(pair.dst, after));
         let same_cell = pair.src == pair.dst;
         let (example_from, example_to) = (after.describe(example.src), after.describe(example.dst));
         for (from, from_count) in sources.iter() {
             for (to, to_count) in destinations.iter() {
                 // Within one cell, a pod's pairs with itself are not part of this flow set.
-                let count = from_count * to_count - if same_cell && from == to { *from_count } else { 0 };
+                let count = from_count * to_count
+                    - if same_cell && from == to {
+                        *from_count
+                    } else {
+                        0
+                    };
                 if count == 0 {
                     continue;
                 }
-                let key = (from.clone(), to.clone(), class.protocol, class.start, class.end);
-                let groups = if now_allowed { &mut self.allowed } else { &mut self.denied };
+                let key = (
+                    from.clone(),
+                    to.clone(),
+                    class.protocol,
+                    class.start,
+                    class.end,
+                );
+                let groups = if now_allowed {
+                    &mut self.allowed
+                } else {
+                    &mut self.denied
+                };
                 let group = groups.entry(key).or_insert_with(|| ImpactGroup {
                     from: from.to_string(),
                     to: to.to_string(),
@@ -157,7 +198,11 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn side(&mut self, remote: Remote, after: &Engine) -> std::rc::Rc<Vec<(std::rc::Rc<str>, u64)>> {
+    fn side(
+        &mut self,
+        remote: Remote,
+        after: &Engine,
+    ) -> std::rc::Rc<Vec<(std::rc::Rc<str>, u64)>> {
         let cells = self.cells;
         self.sides
             .entry(remote)
@@ -168,7 +213,10 @@ impl<'a> Builder<'a> {
                         for (_, pod) in &cells.cells[c as usize].members {
                             *groups.entry(workload_label(after, *pod)).or_default() += 1;
                         }
-                        groups.into_iter().map(|(k, v)| (std::rc::Rc::from(k), v)).collect()
+                        groups
+                            .into_iter()
+                            .map(|(k, v)| (std::rc::Rc::from(k), v))
+                            .collect()
                     }
                     Remote::Address(ip) => vec![(std::rc::Rc::from(ip.to_string()), 1)],
                 };
@@ -180,7 +228,11 @@ impl<'a> Builder<'a> {
     pub fn finish(mut self, max_groups: Option<usize>) -> Impact {
         let order = |groups: BTreeMap<GroupKey, ImpactGroup>| {
             let mut list: Vec<ImpactGroup> = groups.into_values().collect();
-            list.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to))));
+            list.sort_by(|a, b| {
+                b.count
+                    .cmp(&a.count)
+                    .then_with(|| (&a.from, &a.to).cmp(&(&b.from, &b.to)))
+            });
             list
         };
         let (mut denied, mut allowed) = (order(self.denied), order(self.allowed));
@@ -202,7 +254,12 @@ impl<'a> Builder<'a> {
 pub(crate) fn workload_label(engine: &Engine, pod: u32) -> String {
     let pod = engine.cluster.pod(pod);
     match &pod.workload {
-        Some(w) => format!("{}/{}/{}", pod.namespace, w.kind.name().to_ascii_lowercase(), w.name),
+        Some(w) => format!(
+            "{}/{}/{}",
+            pod.namespace,
+            w.kind.name().to_ascii_lowercase(),
+            w.name
+        ),
         None => pod.key(),
     }
 }

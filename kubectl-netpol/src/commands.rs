@@ -1,0 +1,19 @@
+//! One module per subcommand; each returns the exit status.
+
+mod check;
+mod explain;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Version => {
+            println!("kubectl-netpol {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! `kubectl netpol check`: decide flows, explain each, compare with expectations.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use netpol_engine::eval::Walkthrough;
+use netpol_engine::{Endpoint, EndpointSpec, Engine, Flow, Protocol};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{CheckArgs, Expectation, OutputFormat, ProtocolArg};
+use crate::input::load_engine;
+use crate::output::{Style, structured};
+
+/// One entry of a traffic file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrafficEntry {
+    from: String,
+    to: String,
+    port: PortText,
+    #[serde(default)]
+    protocol: Option<String>,
+    #[serde(default)]
+    expect: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PortText {
+    Number(u16),
+    Name(String),
+}
+
+/// A flow as requested, before resolution.
+struct Request {
+    from: String,
+    to: String,
+    port: String,
+    protocol: Option<Protocol>,
+    expect: Option<Expectation>,
+}
+
+#[derive(Serialize)]
+struct FlowResult {
+    from: String,
+    to: String,
+    protocol: Protocol,
+    port: u16,
+    verdict: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect: Option<&'static str>,
+    ok: bool,
+    egress: Walkthrough,
+    ingress: Walkthrough,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    total: usize,
+    allowed: usize,
+    denied: usize,
+    mismatches: usize,
+}
+
+#[derive(Serialize)]
+struct Report {
+    flows: Vec<FlowResult>,
+    summary: Summary,
+}
+
+pub fn run(args: &CheckArgs) -> Result<u8> {
+    let requests = requests(args)?;
+    let engine = load_engine(&args.source)?;
+    let mut flows = Vec::with_capacity(requests.len());
+    for (i, request) in requests.iter().enumerate() {
+        let flow = resolve(&engine, request).with_context(|| match &args.traffic {
+            Some(file) => format!("{} entry {}", file.display(), i + 1),
+            None => "the flow".to_owned(),
+        })?;
+        let verdict = engine.verdict(&flow);
+        let expect = request.expect.map(|e| match e {
+            Expectation::Allow => "allow",
+            Expectation::Deny => "deny",
+        });
+        let ok = request
+            .expect
+            .is_none_or(|e| (e == Expectation::Allow) == verdict.allowed);
+        flows.push((
+            verdict.to_string(),
+            FlowResult {
+                from: request.from.clone(),
+                to: request.to.clone(),
+                protocol: verdict.protocol,
+                port: verdict.port,
+                verdict: if verdict.allowed { "allow" } else { "deny" },
+                expect,
+                ok,
+                egress: verdict.egress,
+                ingress: verdict.ingress,
+            },
+        ));
+    }
+    let allowed = flows.iter().filter(|(_, f)| f.verdict == "allow").count();
+    let mismatches = flows.iter().filter(|(_, f)| !f.ok).count();
+    let summary = Summary {
+        total: flows.len(),
+        allowed,
+        denied: flows.len() - allowed,
+        mismatches,
+    };
+    let exit = u8::from(mismatches > 0);
+    if matches!(args.output, OutputFormat::Json | OutputFormat::Yaml) {
+        let report = Report {
+            flows: flows.into_iter().map(|(_, f)| f).collect(),
+            summary,
+        };
+        structured(args.output, &report)?;
+        return Ok(exit);
+    }
+    let style = Style::detect();
+    for (text, flow) in &flows {
+        print!("{text}");
+        if let Some(expect) = flow.expect {
+            let status = if flow.ok {
+                style.good("as expected")
+            } else {
+                style.bad("MISMATCH")
+            };
+            println!("  expected {expect}: {status}");
+        }
+        println!();
+    }
+    println!(
+        "{} flow(s): {} allowed, {} denied, {} mismatch(es)",
+        summary.total, summary.allowed, summary.denied, summary.mismatches
+    );
+    Ok(exit)
+}
+
+fn requests(args: &CheckArgs) -> Result<Vec<Request>> {
+    if let Some(file) = &args.traffic {
+        return traffic_file(file);
+    }
+    let (Some(from), Some(to)) = (&args.from, &args.to) else {
+        bail!("give a flow with --from, --to and --port, or a file of flows with --traffic");
+    };
+    let Some(port) = &args.port else {
+        bail!("--port is required with --from and --to")
+    };
+    Ok(vec![Request {
+        from: from.clone(),
+        to: to.clone(),
+        port: port.clone(),
+        protocol: args.protocol.map(|p| match p {
+            ProtocolArg::Tcp => Protocol::Tcp,
+            ProtocolArg::Udp => Protocol::Udp,
+            ProtocolArg::Sctp => Protocol::Sctp,
+        }),
+        expect: args.expect,
+    }])
+}
+
+fn traffic_file(path: &Path) -> Result<Vec<Request>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let entries: Vec<TrafficEntry> = serde_yaml_ng::from_str(&text).with_context(|| {
+        format!(
+            "{}: want a list of {{from, to, port, protocol, expect}}",
+            path.display()
+        )
+    })?;
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let at = || format!("{} entry {}", path.display(), i + 1);
+            let protocol =
+                match &e.protocol {
+                    None => None,
+                    Some(p) => Some(Protocol::parse(p).with_context(|| {
+                        format!("{}: protocol {p:?}: want tcp, udp or sctp", at())
+                    })?),
+                };
+            let expect = match e.expect.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None => None,
+                Some("allow") => Some(Expectation::Allow),
+                Some("deny") => Some(Expectation::Deny),
+                Some(other) => bail!("{}: expect {other:?}: want allow or deny", at()),
+            };
+            let port = match e.port {
+                PortText::Number(n) => n.to_string(),
+                PortText::Name(name) => name,
+            };
+            Ok(Request {
+                from: e.from,
+                to: e.to,
+                port,
+                protocol,
+                expect,
+            })
+        })
+        .collect()
+}
+
+fn resolve(engine: &Engine, request: &Request) -> Result<Flow> {
+    let src = engine.resolve(&request.from.parse::<EndpointSpec>()?)?;
+    let dst = engine.resolve(&request.to.parse::<EndpointSpec>()?)?;
+    let (protocol, port) = match request.port.parse::<u16>() {
+        Ok(0) => bail!("port 0 is not a destination port"),
+        Ok(port) => (request.protocol.unwrap_or(Protocol::Tcp), port),
+        Err(_) => named_port(engine, dst, &request.port, request.protocol, &request.to)?,
+    };
+    Ok(Flow {
+        src,
+        dst,
+        protocol,
+        port,
+    })
+}
+
+/// A port name resolves on the destination pod, as policies resolve named ports.
+fn named_port(
+    engine: &Engine,
+    dst: Endpoint,
+    name: &str,
+    protocol: Option<Protocol>,
+    to: &str,
+) -> Result<(Protocol, u16)> {
+    let Endpoint::Pod(pod) = engine.normalize(dst) else {
+        bail!("port {name:?} is a name, but {to} is not a pod: give a number");
+    };
+    let pod = engine.cluster.pod(pod);
+    let found = pod
+        .ports
+        .iter()
+        .find(|p| p.name == name && protocol.is_none_or(|w| w == p.protocol));
+    match found {
+        Some(p) => Ok((p.protocol, p.port)),
+        None => {
+            let names: Vec<String> = pod
+                .ports
+                .iter()
+                .map(|p| format!("{}({}/{})", p.name, p.protocol, p.port))
+                .collect();
+            let have = if names.is_empty() {
+                "no named ports".to_owned()
+            } else {
+                names.join(", ")
+            };
+            bail!("{to} has no container port named {name:?}; it has {have}")
+        }
+    }
+}

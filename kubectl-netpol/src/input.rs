@@ -1,0 +1,105 @@
+//! Reading manifests from files, directories and standard input into an engine.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use netpol_engine::{Engine, Loaded, State, read_str};
+
+use crate::cli::SourceArgs;
+
+/// The engine over everything the sources hold. Any unreadable object is an error (all of
+/// them are listed); kinds netpol does not evaluate are listed on stderr and skipped.
+pub fn load_engine(source: &SourceArgs) -> Result<Engine> {
+    let loaded = load(source)?;
+    report_skipped(&loaded);
+    if !loaded.errors.is_empty() {
+        let list: Vec<String> = loaded.errors.iter().map(|e| format!("  {e}")).collect();
+        bail!(
+            "{} object(s) could not be read:\n{}",
+            loaded.errors.len(),
+            list.join("\n")
+        );
+    }
+    let state = State::from_loaded(&loaded);
+    let build = Engine::build(&state);
+    if !build.errors.is_empty() {
+        let list: Vec<String> = build.errors.iter().map(|e| format!("  {e}")).collect();
+        bail!(
+            "{} invalid field(s) in policies:\n{}",
+            build.errors.len(),
+            list.join("\n")
+        );
+    }
+    Ok(build.engine)
+}
+
+pub fn load(source: &SourceArgs) -> Result<Loaded> {
+    let mut loaded = Loaded::default();
+    for path in &source.files {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading standard input")?;
+            loaded.extend(read_str("<stdin>", &text, &source.namespace));
+            continue;
+        }
+        for file in manifest_files(path)? {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            loaded.extend(read_str(
+                &file.display().to_string(),
+                &text,
+                &source.namespace,
+            ));
+        }
+    }
+    Ok(loaded)
+}
+
+/// A file as given, or the .yaml/.yml/.json files under a directory, sorted.
+fn manifest_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
+        {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn report_skipped(loaded: &Loaded) {
+    if loaded.skipped.is_empty() {
+        return;
+    }
+    let mut kinds: Vec<String> = loaded
+        .skipped
+        .iter()
+        .map(|s| format!("{} {}", s.kind, s.name))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    eprintln!(
+        "note: skipped {} object(s) of kinds netpol does not evaluate: {}",
+        loaded.skipped.len(),
+        kinds.join(", ")
+    );
+}

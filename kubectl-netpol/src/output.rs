@@ -1,0 +1,84 @@
+//! Terminal output: aligned tables, colour only on a terminal without NO_COLOR, JSON and YAML.
+
+use std::io::IsTerminal;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+
+/// Colours words when stdout is a terminal and NO_COLOR is unset.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    pub fn detect() -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self {
+            color: !no_color && std::io::stdout().is_terminal(),
+        }
+    }
+
+    pub fn good(&self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    pub fn bad(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// Columns padded to the widest cell; the last column is not padded.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        let mut out = String::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            out.push_str(cell);
+            if i < last {
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Prints a value as JSON or YAML; false for the human formats.
+pub fn structured<T: Serialize>(format: OutputFormat, value: &T) -> Result<bool> {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        OutputFormat::Yaml => print!("{}", serde_yaml_ng::to_string(value)?),
+        OutputFormat::Table | OutputFormat::Wide => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Shortens a cell for the narrow table; `wide` keeps everything.
+pub fn fit(text: &str, max: usize, wide: bool) -> String {
+    if wide || text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
