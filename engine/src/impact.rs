@@ -36,7 +36,10 @@ pub fn impact(before: &Engine, after: &Engine, options: &ImpactOptions) -> Impac
             break;
         }
         for class in port_classes.classes(pair, footprint) {
-            let Some((flow_before, flow_after)) = cells.flows(pair, class.protocol, class.start) else { continue };
+            let Some((flow_before, flow_after)) = cells.flows(pair, class.protocol, class.start)
+            else {
+                continue;
+            };
             let was = before.decide(&flow_before).allowed;
             let now = after.decide(&flow_after).allowed;
             report.evaluated();
