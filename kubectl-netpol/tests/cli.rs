@@ -1,0 +1,266 @@
+//! The plugin end to end: the real binary on the bundled example, with golden output, exit
+//! statuses and errors; and discovery through the installed `kubectl`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn netpol(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubectl-netpol"))
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs kubectl-netpol")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Compares with `tests/golden/NAME`; `UPDATE_GOLDEN=1` rewrites the file instead.
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(
+        actual,
+        expected,
+        "output differs from {}; run with UPDATE_GOLDEN=1 to accept",
+        path.display()
+    );
+}
+
+#[test]
+fn check_traffic_file_matches_golden_output_and_exits_zero() {
+    let out = netpol(&[
+        "check",
+        "-f",
+        "examples/bookshop",
+        "--traffic",
+        "examples/bookshop.traffic.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("check-bookshop.txt", &text(&out.stdout));
+}
+
+#[test]
+fn explain_matches_golden_tables() {
+    let out = netpol(&["explain", "-f", "examples/bookshop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("explain-bookshop.txt", &text(&out.stdout));
+    let out = netpol(&[
+        "explain",
+        "-f",
+        "examples/bookshop",
+        "--pod",
+        "shop/deployment/api",
+        "-o",
+        "wide",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("explain-bookshop-api.txt", &text(&out.stdout));
+}
+
+#[test]
+fn unmet_expectation_exits_one_and_json_reports_it() {
+    let out = netpol(&[
+        "check",
+        "-f",
+        "examples/bookshop",
+        "--from",
+        "shop/deployment/web",
+        "--to",
+        "payments/deployment/gateway",
+        "--port",
+        "https",
+        "--expect",
+        "allow",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["summary"]["mismatches"], 1);
+    let flow = &report["flows"][0];
+    assert_eq!(
+        (
+            flow["verdict"].as_str(),
+            flow["port"].as_u64(),
+            flow["ok"].as_bool()
+        ),
+        (Some("deny"), Some(8443), Some(false))
+    );
+    assert_eq!(flow["ingress"]["decided_by"], "admin");
+    assert_eq!(
+        flow["ingress"]["steps"]
+            .as_array()
+            .expect("steps")
+            .last()
+            .expect("a step")["rule"]["name"],
+        "everyone-else"
+    );
+}
+
+#[test]
+fn bad_input_exits_two_with_a_clear_message() {
+    let dir = std::env::temp_dir().join(format!("netpol-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let broken = dir.join("broken.yaml");
+    std::fs::write(&broken, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x, namespace: a}\nspec:\n  ingress:\n  - ports: [{port: 70000}]\n").expect("write");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "check".into(),
+                "-f".into(),
+                "examples/bookshop".into(),
+                "--from".into(),
+                "shop/web".into(),
+                "--to".into(),
+                "shop/deployment/api".into(),
+                "--port".into(),
+                "80".into(),
+            ],
+            "did you mean shop/deployment/web?",
+        ),
+        (
+            vec![
+                "check".into(),
+                "-f".into(),
+                "examples/bookshop".into(),
+                "--from".into(),
+                "shop/deployment/web".into(),
+                "--to".into(),
+                "203.0.113.9".into(),
+                "--port".into(),
+                "http".into(),
+            ],
+            "is not a pod: give a number",
+        ),
+        (
+            vec![
+                "check".into(),
+                "-f".into(),
+                "examples/bookshop".into(),
+                "--from".into(),
+                "shop/deployment/web".into(),
+                "--to".into(),
+                "shop/deployment/api".into(),
+                "--port".into(),
+                "nope".into(),
+            ],
+            "has no container port named \"nope\"",
+        ),
+        (
+            vec!["explain".into(), "-f".into(), broken.display().to_string()],
+            "NetworkPolicy a/x: field spec.ingress[0].ports[0].port: port 70000 is outside 1-65535",
+        ),
+        (
+            vec!["explain".into(), "-f".into(), "no/such/dir".into()],
+            "reading no/such/dir",
+        ),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = netpol(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(want),
+            "{args:?}: stderr {:?} should contain {want:?}",
+            text(&out.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn usage_is_spelt_as_a_kubectl_plugin() {
+    let out = netpol(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("Usage: kubectl netpol <COMMAND>"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// kubectl finds `kubectl-netpol` on PATH and runs it for `kubectl netpol`.
+#[test]
+fn kubectl_discovers_the_plugin_on_path() {
+    let Some(kubectl) = which("kubectl") else {
+        eprintln!("kubectl is not installed: plugin discovery not exercised");
+        return;
+    };
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_kubectl-netpol"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(&kubectl)
+        .args(["plugin", "list"])
+        .env("PATH", &path)
+        .output()
+        .expect("kubectl plugin list");
+    assert!(
+        text(&out.stdout).contains("kubectl-netpol"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let out = Command::new(&kubectl)
+        .args([
+            "netpol",
+            "check",
+            "-f",
+            "examples/bookshop",
+            "--from",
+            "shop/deployment/web",
+            "--to",
+            "shop/deployment/api",
+            "--port",
+            "grpc",
+            "--expect",
+            "allow",
+        ])
+        .current_dir(repo())
+        .env("PATH", &path)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("kubectl netpol");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .starts_with("ALLOWED: shop/deployment/web -> shop/deployment/api TCP/9090"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
