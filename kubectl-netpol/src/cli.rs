@@ -22,6 +22,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Show what the policies do, in evaluation order.
     Explain(ExplainArgs),
+    /// Preview the impact of a change: flows newly denied and newly allowed.
+    Diff(DiffArgs),
+    /// Connectivity matrix of workloads and ports, as a table, JSON, DOT, Mermaid or SVG.
+    Matrix(MatrixArgs),
     /// Print the version.
     Version,
 }
@@ -94,4 +98,54 @@ pub struct ExplainArgs {
     pub pod: Option<String>,
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The new or changed objects, applied over the base (create or replace). Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The current state: manifest files or directories. Repeatable.
+    #[arg(long, value_name = "PATH", required = true)]
+    pub base: Vec<PathBuf>,
+    /// Objects to remove in the new state, as kind/name or kind/namespace/name
+    /// (e.g. networkpolicy/shop/allow-web). Repeatable.
+    #[arg(long, value_name = "OBJECT")]
+    pub delete: Vec<String>,
+    /// Namespace for objects that name none.
+    #[arg(short = 'n', long, default_value = "default", env = "NETPOL_NAMESPACE")]
+    pub namespace: String,
+    /// Exit with status 1 when the change newly denies any flow.
+    #[arg(long)]
+    pub fail_on_deny: bool,
+    /// How many groups to list per direction (counts always cover all of them).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum MatrixFormat {
+    #[default]
+    Table,
+    Json,
+    Dot,
+    Mermaid,
+    Svg,
+}
+
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Namespaces to include (repeatable); all when omitted.
+    #[arg(long = "in", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+    /// Ports to probe, as PORT or PROTOCOL/PORT (repeatable, comma-separated allowed); a name
+    /// resolves on each destination. Default: every container port of each destination.
+    #[arg(long = "port", value_delimiter = ',')]
+    pub ports: Vec<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: MatrixFormat,
 }

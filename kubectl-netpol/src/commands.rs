@@ -1,7 +1,9 @@
 //! One module per subcommand; each returns the exit status.
 
 mod check;
+mod diff;
 mod explain;
+mod matrix;
 
 use anyhow::Result;
 
@@ -11,6 +13,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Diff(args) => diff::run(&args),
+        Command::Matrix(args) => matrix::run(&args),
         Command::Version => {
             println!("kubectl-netpol {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

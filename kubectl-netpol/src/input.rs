@@ -11,8 +11,14 @@ use crate::cli::SourceArgs;
 /// The engine over everything the sources hold. Any unreadable object is an error (all of
 /// them are listed); kinds netpol does not evaluate are listed on stderr and skipped.
 pub fn load_engine(source: &SourceArgs) -> Result<Engine> {
-    let loaded = load(source)?;
-    report_skipped(&loaded);
+    let loaded = load_paths(&source.files, &source.namespace)?;
+    check_loaded(&loaded)?;
+    build_engine(&State::from_loaded(&loaded))
+}
+
+/// Fails when any object could not be read; notes skipped kinds on stderr.
+pub fn check_loaded(loaded: &Loaded) -> Result<()> {
+    report_skipped(loaded);
     if !loaded.errors.is_empty() {
         let list: Vec<String> = loaded.errors.iter().map(|e| format!("  {e}")).collect();
         bail!(
@@ -21,8 +27,12 @@ pub fn load_engine(source: &SourceArgs) -> Result<Engine> {
             list.join("\n")
         );
     }
-    let state = State::from_loaded(&loaded);
-    let build = Engine::build(&state);
+    Ok(())
+}
+
+/// Builds the engine; any invalid policy field is an error, all of them listed.
+pub fn build_engine(state: &State) -> Result<Engine> {
+    let build = Engine::build(state);
     if !build.errors.is_empty() {
         let list: Vec<String> = build.errors.iter().map(|e| format!("  {e}")).collect();
         bail!(
@@ -34,25 +44,22 @@ pub fn load_engine(source: &SourceArgs) -> Result<Engine> {
     Ok(build.engine)
 }
 
-pub fn load(source: &SourceArgs) -> Result<Loaded> {
+/// Reads files, directories (recursively) and `-` (standard input).
+pub fn load_paths(paths: &[PathBuf], namespace: &str) -> Result<Loaded> {
     let mut loaded = Loaded::default();
-    for path in &source.files {
+    for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("reading standard input")?;
-            loaded.extend(read_str("<stdin>", &text, &source.namespace));
+            loaded.extend(read_str("<stdin>", &text, namespace));
             continue;
         }
         for file in manifest_files(path)? {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            loaded.extend(read_str(
-                &file.display().to_string(),
-                &text,
-                &source.namespace,
-            ));
+            loaded.extend(read_str(&file.display().to_string(), &text, namespace));
         }
     }
     Ok(loaded)
