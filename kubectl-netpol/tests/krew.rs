@@ -121,7 +121,15 @@ fn validation_catches_broken_manifests() {
     bad["spec"]["platforms"][0]["sha256"] = "ABC".into();
     bad["spec"]["platforms"][0]["uri"] = "http://example.com/x.zip".into();
     let problems = krew_problems(&bad);
-    assert_eq!(problems.len(), 5, "{problems:?}");
+    assert_eq!(
+        problems,
+        [
+            "spec.version: semver with a leading v",
+            "spec.version matches the crate version",
+            "platforms[0] uri",
+            "platforms[0] sha256: 64 lowercase hex"
+        ]
+    );
 }
 
 #[test]
