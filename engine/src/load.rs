@@ -84,6 +84,29 @@ pub fn read_str(source: &str, text: &str, default_namespace: &str) -> Loaded {
     loaded
 }
 
+/// Reads objects that arrive as JSON values (e.g. from an API server list), with the same
+/// checks and messages as text; `source` and the item index name them in errors.
+pub fn read_json_values(
+    source: &str,
+    items: Vec<serde_json::Value>,
+    default_namespace: &str,
+) -> Loaded {
+    let mut loaded = Loaded::default();
+    for (index, item) in items.into_iter().enumerate() {
+        let origin = Origin::new(source, 1, None).item(index);
+        match serde_yaml_ng::to_value(item) {
+            Ok(value) => read_value(&origin, value, default_namespace, &mut loaded),
+            Err(err) => loaded.errors.push(LoadError {
+                origin,
+                object: None,
+                field: None,
+                message: err.to_string(),
+            }),
+        }
+    }
+    loaded
+}
+
 fn strip_location(message: &str) -> String {
     match message.find(" at line ") {
         Some(at) => message[..at].to_owned(),

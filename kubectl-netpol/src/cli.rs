@@ -30,15 +30,44 @@ pub enum Command {
     Version,
 }
 
-/// Where the objects come from.
+/// Where the objects come from: manifest files, the live cluster, or the files over the cluster.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// Manifest files or directories (read recursively); `-` reads standard input. Repeatable.
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    /// Without -f, the live cluster is read; with --cluster too, the files are applied over it.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
     pub files: Vec<PathBuf>,
-    /// Namespace for objects that name none.
-    #[arg(short = 'n', long, default_value = "default", env = "NETPOL_NAMESPACE")]
-    pub namespace: String,
+    /// Namespace for objects and endpoints that name none (default: the context's, else
+    /// `default`).
+    #[arg(short = 'n', long, env = "NETPOL_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// All namespaces (netpol always reads every namespace: policies cross them).
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// kubectl's connection flags.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Path to the kubeconfig file (default: KUBECONFIG, which may list several, else
+    /// ~/.kube/config).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// Read the live cluster too (with -f: apply the files over it); a value names the
+    /// kubeconfig cluster to use.
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", global = true)]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// How long to wait for each request: 30s, 2m, 0 for no limit.
+    #[arg(long, value_name = "DURATION", global = true)]
+    pub request_timeout: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -102,19 +131,21 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The new or changed objects, applied over the base (create or replace). Repeatable.
+    /// The new or changed objects, applied over the current state (create or replace).
+    /// Repeatable.
     #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
     pub files: Vec<PathBuf>,
-    /// The current state: manifest files or directories. Repeatable.
-    #[arg(long, value_name = "PATH", required = true)]
+    /// The current state as manifest files or directories (repeatable); without it, the live
+    /// cluster.
+    #[arg(long, value_name = "PATH")]
     pub base: Vec<PathBuf>,
     /// Objects to remove in the new state, as kind/name or kind/namespace/name
     /// (e.g. networkpolicy/shop/allow-web). Repeatable.
     #[arg(long, value_name = "OBJECT")]
     pub delete: Vec<String>,
     /// Namespace for objects that name none.
-    #[arg(short = 'n', long, default_value = "default", env = "NETPOL_NAMESPACE")]
-    pub namespace: String,
+    #[arg(short = 'n', long, env = "NETPOL_NAMESPACE")]
+    pub namespace: Option<String>,
     /// Exit with status 1 when the change newly denies any flow.
     #[arg(long)]
     pub fail_on_deny: bool,
@@ -123,6 +154,8 @@ pub struct DiffArgs {
     pub limit: usize,
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]

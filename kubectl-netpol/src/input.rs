@@ -6,14 +6,65 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use netpol_engine::{Engine, Loaded, State, read_str};
 
-use crate::cli::SourceArgs;
+use crate::cli::{ConnectionArgs, SourceArgs};
+use crate::live::{Connection, read_cluster};
 
 /// The engine over everything the sources hold. Any unreadable object is an error (all of
 /// them are listed); kinds netpol does not evaluate are listed on stderr and skipped.
 pub fn load_engine(source: &SourceArgs) -> Result<Engine> {
-    let loaded = load_paths(&source.files, &source.namespace)?;
-    check_loaded(&loaded)?;
-    build_engine(&State::from_loaded(&loaded))
+    let state = load_state(
+        &source.files,
+        source.namespace.as_deref(),
+        &source.connection,
+    )?;
+    let started = std::time::Instant::now();
+    let engine = build_engine(&state)?;
+    timing("build the engine", started);
+    Ok(engine)
+}
+
+/// Files alone; the live cluster alone (no files); or the files applied over the cluster
+/// (`--cluster`).
+pub fn load_state(
+    files: &[PathBuf],
+    namespace: Option<&str>,
+    connection: &ConnectionArgs,
+) -> Result<State> {
+    let live = files.is_empty() || connection.cluster.is_some();
+    let started = std::time::Instant::now();
+    let mut state = State::new();
+    let requested = namespace;
+    let mut namespace = requested.unwrap_or("default").to_owned();
+    if live {
+        // Without -n, objects without a namespace land in the context's, as with kubectl.
+        let (loaded, context_namespace) = read_cluster(&connection.to_connection(), requested)?;
+        check_loaded(&loaded)?;
+        state = State::from_loaded(&loaded);
+        namespace = context_namespace;
+        timing("read the cluster", started);
+    }
+    let namespace = namespace.as_str();
+    if !files.is_empty() {
+        let started = std::time::Instant::now();
+        let loaded = load_paths(files, namespace)?;
+        check_loaded(&loaded)?;
+        if live {
+            for located in loaded.objects {
+                state.apply(located);
+            }
+        } else {
+            state = State::from_loaded(&loaded);
+        }
+        timing("read and parse manifests", started);
+    }
+    Ok(state)
+}
+
+/// With NETPOL_TIMINGS set, prints how long a phase took to stderr (where the time goes).
+pub fn timing(phase: &str, started: std::time::Instant) {
+    if std::env::var_os("NETPOL_TIMINGS").is_some() {
+        eprintln!("timing: {phase}: {:.1?}", started.elapsed());
+    }
 }
 
 /// Fails when any object could not be read; notes skipped kinds on stderr.
@@ -109,4 +160,16 @@ fn report_skipped(loaded: &Loaded) {
         loaded.skipped.len(),
         kinds.join(", ")
     );
+}
+
+impl ConnectionArgs {
+    pub fn to_connection(&self) -> Connection {
+        Connection {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            cluster: self.cluster.clone().filter(|c| !c.is_empty()),
+            user: self.user.clone(),
+            request_timeout: self.request_timeout.clone(),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod input;
+mod live;
 mod output;
 
 use std::ffi::OsString;
@@ -22,6 +23,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    // The one TLS provider, installed before any client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {

@@ -71,6 +71,7 @@ struct Report {
 pub fn run(args: &CheckArgs) -> Result<u8> {
     let requests = requests(args)?;
     let engine = load_engine(&args.source)?;
+    let started = std::time::Instant::now();
     let mut flows = Vec::with_capacity(requests.len());
     for (i, request) in requests.iter().enumerate() {
         let flow = resolve(&engine, request).with_context(|| match &args.traffic {
@@ -100,6 +101,8 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
             },
         ));
     }
+    crate::input::timing("resolve and decide flows", started);
+    let started = std::time::Instant::now();
     let allowed = flows.iter().filter(|(_, f)| f.verdict == "allow").count();
     let mismatches = flows.iter().filter(|(_, f)| !f.ok).count();
     let summary = Summary {
@@ -115,6 +118,7 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
             summary,
         };
         structured(args.output, &report)?;
+        crate::input::timing("print", started);
         return Ok(exit);
     }
     let style = Style::detect();
@@ -134,6 +138,7 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
         "{} flow(s): {} allowed, {} denied, {} mismatch(es)",
         summary.total, summary.allowed, summary.denied, summary.mismatches
     );
+    crate::input::timing("print", started);
     Ok(exit)
 }
 

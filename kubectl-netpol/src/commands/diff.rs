@@ -1,21 +1,20 @@
 //! `kubectl netpol diff`: what a change newly denies and newly allows.
 
 use anyhow::{Context, Result, bail};
-use netpol_engine::State;
 use netpol_engine::impact::{Impact, ImpactGroup, ImpactOptions, impact};
 use netpol_engine::load::{ObjectKind, WorkloadKind};
 use netpol_engine::state::ObjectKey;
 
 use crate::cli::DiffArgs;
-use crate::input::{build_engine, check_loaded, load_paths};
+use crate::input::{build_engine, check_loaded, load_paths, load_state};
 use crate::output::{Style, structured, table};
 
 pub fn run(args: &DiffArgs) -> Result<u8> {
-    let base = load_paths(&args.base, &args.namespace)?;
-    check_loaded(&base)?;
-    let changes = load_paths(&args.files, &args.namespace)?;
+    let namespace = args.namespace.as_deref().unwrap_or("default");
+    // Without --base the current state is the live cluster.
+    let before_state = load_state(&args.base, Some(namespace), &args.connection)?;
+    let changes = load_paths(&args.files, namespace)?;
     check_loaded(&changes)?;
-    let before_state = State::from_loaded(&base);
     let mut after_state = before_state.clone();
     for located in changes.objects {
         after_state.apply(located);
