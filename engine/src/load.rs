@@ -157,7 +157,7 @@ fn read_value(origin: &Origin, value: Value, default_namespace: &str, loaded: &m
             }),
             Err(err) => loaded.errors.push(LoadError {
                 origin: origin.clone(),
-                ..err
+                ..*err
             }),
         },
         None => {

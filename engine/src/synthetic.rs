@@ -156,10 +156,10 @@ pub fn generate(shape: &Shape) -> Vec<Located> {
         let team = format!("team-{}", ns % shape.teams);
         let env = ["prod", "staging", "dev"][ns % 3].to_owned();
         let ns_labels = labels(&[("team", team.clone()), ("env", env)]);
-        push(Object::Namespace(core::Namespace {
+        push(Object::Namespace(Box::new(core::Namespace {
             metadata: meta(name.clone(), None, ns_labels),
             ..Default::default()
-        }));
+        })));
         for p in 0..shape.pods_per_namespace {
             let deployment = deployment_name(p % shape.deployments_per_namespace);
             let index = ns * shape.pods_per_namespace + p;
@@ -298,7 +298,7 @@ fn admin_policy(a: usize, shape: &Shape, rng: &mut Rng) -> Object {
     let priority = (a % 1000) as i32;
     let subject_team = team(rng.below(shape.teams));
     let peer_team = team(rng.below(shape.teams));
-    if a % 2 == 0 {
+    if a.is_multiple_of(2) {
         let spec = AdminNetworkPolicySpec {
             priority,
             subject: AdminNetworkPolicySubject {

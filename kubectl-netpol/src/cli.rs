@@ -28,6 +28,17 @@ pub enum Command {
     Matrix(MatrixArgs),
     /// Print the version.
     Version,
+    /// Print a shell completion script (bash, zsh, fish).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Completion candidates in kubectl's plugin protocol (used by `kubectl_complete-netpol`).
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
 }
 
 /// Where the objects come from: manifest files, the live cluster, or the files over the cluster.

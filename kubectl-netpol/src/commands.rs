@@ -1,6 +1,7 @@
 //! One module per subcommand; each returns the exit status.
 
 mod check;
+mod complete;
 mod diff;
 mod explain;
 mod matrix;
@@ -15,6 +16,20 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Explain(args) => explain::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Matrix(args) => matrix::run(&args),
+        Command::Completion { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                shell,
+                &mut command,
+                "kubectl-netpol",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+        Command::Complete { words } => {
+            print!("{}", complete::candidates(&words));
+            Ok(0)
+        }
         Command::Version => {
             println!("kubectl-netpol {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

@@ -114,12 +114,29 @@ impl Engine {
                     }
                 }
             }
-            Endpoint::Address(ip) => Remote {
-                pod: None,
-                ip: Some(ip),
-                node: self.cluster.node_by_ip(&ip),
+            // A pod's secondary address (dual stack): the pod, seen at that address.
+            Endpoint::Address(ip) => match self.cluster.pod_by_ip(&ip) {
+                Some(id) => Remote {
+                    pod: Some((id, self.cluster.pod(id))),
+                    ip: Some(ip),
+                    node: None,
+                },
+                None => Remote {
+                    pod: None,
+                    ip: Some(ip),
+                    node: self.cluster.node_by_ip(&ip),
+                },
             },
         }
+    }
+
+    /// The pod on the pod network behind an endpoint, by name or by any of its addresses.
+    fn selectable_pod(&self, endpoint: Endpoint) -> Option<PodId> {
+        let id = match endpoint {
+            Endpoint::Pod(id) => id,
+            Endpoint::Address(ip) => self.cluster.pod_by_ip(&ip)?,
+        };
+        (!self.cluster.pod(id).host_network).then_some(id)
     }
 
     pub(crate) fn direction<T: Trace>(
@@ -132,9 +149,9 @@ impl Engine {
             Direction::Egress => (flow.src, flow.dst),
             Direction::Ingress => (flow.dst, flow.src),
         };
-        let subject_pod = match subject {
-            Endpoint::Pod(id) if !self.cluster.pod(id).host_network => id,
-            _ => {
+        let subject_pod = match self.selectable_pod(subject) {
+            Some(id) => id,
+            None => {
                 trace.step(|| {
                     let why = match subject {
                         Endpoint::Pod(_) => "a host-network pod, which policies never select",
@@ -165,8 +182,11 @@ impl Engine {
         }
         // A pod reaching its own address is exempt from every tier: "a pod cannot block access
         // to itself" (kubernetes.io NetworkPolicy docs) and "a Pod connecting to its own Pod IP
-        // is not subject to ClusterNetworkPolicy" (network-policy-api API overview).
-        if other == Endpoint::Pod(subject_pod) {
+        // is not subject to ClusterNetworkPolicy" (network-policy-api API overview). A workload
+        // template stands for any of its pods, so template to itself is replica to replica.
+        if self.selectable_pod(other) == Some(subject_pod)
+            && !self.cluster.pod(subject_pod).template
+        {
             trace.step(|| {
                 note(
                     TierName::Default,

@@ -159,10 +159,14 @@ impl Engine {
         }
     }
 
-    /// A pod's address resolves to the pod; everything else stays an address.
+    /// A pod's primary address resolves to the pod; a secondary address (dual stack) stays an
+    /// address, so that CIDR rules see the address the flow uses; the rest stays an address.
     pub fn normalize(&self, endpoint: Endpoint) -> Endpoint {
         match endpoint {
-            Endpoint::Address(ip) => self.cluster.pod_by_ip(&ip).map_or(endpoint, Endpoint::Pod),
+            Endpoint::Address(ip) => match self.cluster.pod_by_ip(&ip) {
+                Some(id) if self.cluster.pod(id).ips.first() == Some(&ip) => Endpoint::Pod(id),
+                _ => endpoint,
+            },
             pod => pod,
         }
     }
@@ -171,6 +175,14 @@ impl Engine {
     pub fn describe(&self, endpoint: Endpoint) -> String {
         match endpoint {
             Endpoint::Pod(id) => self.cluster.pod(id).key(),
+            Endpoint::Address(ip) if self.cluster.pod_by_ip(&ip).is_some() => {
+                let pod = self
+                    .cluster
+                    .pod_by_ip(&ip)
+                    .map(|id| self.cluster.pod(id).key())
+                    .unwrap_or_default();
+                format!("{pod} ({ip})")
+            }
             Endpoint::Address(ip) => match self.cluster.node_by_ip(&ip) {
                 Some(node) => format!("{ip} (node {})", self.cluster.nodes[node as usize].name),
                 None => ip.to_string(),

@@ -27,7 +27,7 @@ pub enum Decider {
     Admin,
     NetworkPolicy,
     Baseline,
-    /// No policy decided: allowed.
+    /// No policy decided, or none applies (a pod reaching its own address): allowed.
     Default,
 }
 

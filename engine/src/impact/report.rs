@@ -105,12 +105,15 @@ fn same(a: &Policy, b: &Policy) -> bool {
     }
 }
 
+/// Members of one end of a pair, counted per workload label.
+type Side = std::rc::Rc<Vec<(std::rc::Rc<str>, u64)>>;
+
 type GroupKey = (std::rc::Rc<str>, std::rc::Rc<str>, Protocol, u16, u16);
 
 pub(super) struct Builder<'a> {
     cells: &'a Cells,
     /// Members of each cell (or an address) grouped by workload, computed once.
-    sides: rustc_hash::FxHashMap<Remote, std::rc::Rc<Vec<(std::rc::Rc<str>, u64)>>>,
+    sides: rustc_hash::FxHashMap<Remote, Side>,
     impact: Impact,
     denied: BTreeMap<GroupKey, ImpactGroup>,
     allowed: BTreeMap<GroupKey, ImpactGroup>,

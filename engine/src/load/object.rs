@@ -19,7 +19,7 @@ use crate::api::{
 /// A Kubernetes object netpol evaluates.
 #[derive(Clone, Debug)]
 pub enum Object {
-    Namespace(Namespace),
+    Namespace(Box<Namespace>),
     Pod(Box<Pod>),
     Node(Box<Node>),
     NetworkPolicy(Box<NetworkPolicy>),
@@ -196,7 +196,7 @@ pub(super) fn decode(
     kind: ObjectKind,
     mut value: Value,
     default_namespace: &str,
-) -> Result<Object, LoadError> {
+) -> Result<Object, Box<LoadError>> {
     let name = value
         .get("metadata")
         .and_then(|m| m.get("name"))
@@ -320,16 +320,16 @@ fn error(
     name: &str,
     field: Option<String>,
     message: String,
-) -> LoadError {
+) -> Box<LoadError> {
     let field = field.filter(|f| !f.is_empty());
     let message = match &field {
         Some(f) => format!("field {f}: {message}"),
         None => message,
     };
-    LoadError {
+    Box::new(LoadError {
         origin: Origin::default(),
         object: Some(display_name(kind, namespace, name)),
         field,
         message,
-    }
+    })
 }
