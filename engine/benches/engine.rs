@@ -53,6 +53,17 @@ fn main() {
     );
     let engine = build.engine;
     let rss_after = rss_kib();
+    let started = Instant::now();
+    let findings = netpol_engine::lint::lint(&state, &engine);
+    let mut counts = std::collections::BTreeMap::new();
+    for finding in &findings {
+        *counts.entry(finding.check).or_insert(0usize) += 1;
+    }
+    println!(
+        "lint: {:.2?} ({} findings: {counts:?})",
+        started.elapsed(),
+        findings.len()
+    );
     drop(state);
     println!(
         "index build: {build_time:.2?}; {} identities; RSS grew {} MiB during the build (parsed objects held: {} MiB before); \

@@ -4,8 +4,8 @@
 mod cache;
 mod decide;
 mod flow;
-mod render;
 pub(crate) mod matching;
+mod render;
 mod walkthrough;
 
 pub use cache::VerdictCache;

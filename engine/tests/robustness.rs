@@ -29,9 +29,38 @@ impl Rng {
 }
 
 const INTERESTING: &[&str] = &[
-    "", "-", "[", "]", "{", "}", ":", "'", "\"", "*", "&a", "!!binary", "~", "null", "-1", "0", "65536", "1e999",
-    "0.0.0.0/0", "::/0", "10.0.0.1/33", "In", "NotIn", "Exists", "Pass", "Allow", "Accept", "Deny", "Baseline",
-    "\u{0}", "é", "\t",
+    "",
+    "-",
+    "[",
+    "]",
+    "{",
+    "}",
+    ":",
+    "'",
+    "\"",
+    "*",
+    "&a",
+    "!!binary",
+    "~",
+    "null",
+    "-1",
+    "0",
+    "65536",
+    "1e999",
+    "0.0.0.0/0",
+    "::/0",
+    "10.0.0.1/33",
+    "In",
+    "NotIn",
+    "Exists",
+    "Pass",
+    "Allow",
+    "Accept",
+    "Deny",
+    "Baseline",
+    "\u{0}",
+    "é",
+    "\t",
 ];
 
 fn mutate(rng: &mut Rng, text: &str) -> String {
@@ -40,7 +69,8 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
         match rng.below(5) {
             0 if !bytes.is_empty() => {
                 let at = rng.below(bytes.len());
-                let alphabet = b" :-[]{}0aZ\n\"'"; bytes[at] = alphabet[rng.below(alphabet.len())];
+                let alphabet = b" :-[]{}0aZ\n\"'";
+                bytes[at] = alphabet[rng.below(alphabet.len())];
             }
             1 if !bytes.is_empty() => bytes.truncate(rng.below(bytes.len())),
             2 => {
@@ -58,8 +88,17 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
             }
             _ => {
                 // Replace a scalar value after a colon with an interesting one.
-                if let Some(at) = bytes.iter().enumerate().filter(|(_, b)| **b == b':').map(|(i, _)| i).nth(rng.below(64)) {
-                    let end = bytes[at..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |p| at + p);
+                if let Some(at) = bytes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| **b == b':')
+                    .map(|(i, _)| i)
+                    .nth(rng.below(64))
+                {
+                    let end = bytes[at..]
+                        .iter()
+                        .position(|b| *b == b'\n')
+                        .map_or(bytes.len(), |p| at + p);
                     let value = format!(" {}", INTERESTING[rng.below(INTERESTING.len())]);
                     bytes.splice(at + 1..end, value.into_bytes());
                 }
@@ -87,11 +126,19 @@ fn mutated_manifests_never_panic() {
         let pods = engine.cluster.pods.len() as u32;
         for src in 0..pods.min(4) {
             for dst in 0..pods.min(4) {
-                let flow = Flow { src: Endpoint::Pod(src), dst: Endpoint::Pod(dst), protocol: Protocol::Tcp, port: 8080 };
+                let flow = Flow {
+                    src: Endpoint::Pod(src),
+                    dst: Endpoint::Pod(dst),
+                    protocol: Protocol::Tcp,
+                    port: 8080,
+                };
                 assert_eq!(engine.verdict(&flow).allowed, engine.decide(&flow).allowed);
             }
         }
         read_ok += usize::from(loaded.errors.is_empty());
     }
-    assert!(read_ok > 100, "mutations should leave many inputs readable, got {read_ok}");
+    assert!(
+        read_ok > 100,
+        "mutations should leave many inputs readable, got {read_ok}"
+    );
 }

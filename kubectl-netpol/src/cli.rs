@@ -22,6 +22,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Show what the policies do, in evaluation order.
     Explain(ExplainArgs),
+    /// Find conflicting, shadowed, ineffective and invalid policies.
+    Lint(LintArgs),
     /// Preview the impact of a change: flows newly denied and newly allowed.
     Diff(DiffArgs),
     /// Connectivity matrix of workloads and ports, as a table, JSON, DOT, Mermaid or SVG.
@@ -192,4 +194,25 @@ pub struct MatrixArgs {
     pub ports: Vec<String>,
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: MatrixFormat,
+}
+
+/// The lowest severity that makes `lint` exit with status 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    #[default]
+    Error,
+    Warning,
+    Info,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Exit with status 1 when a finding of this severity or worse exists.
+    #[arg(long, value_enum, default_value_t)]
+    pub fail_on: FailOn,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }

@@ -4,6 +4,7 @@ mod check;
 mod complete;
 mod diff;
 mod explain;
+mod lint;
 mod matrix;
 
 use anyhow::Result;
@@ -14,6 +15,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Lint(args) => lint::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Matrix(args) => matrix::run(&args),
         Command::Completion { shell } => {

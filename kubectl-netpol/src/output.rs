@@ -29,6 +29,10 @@ impl Style {
         self.paint("31", text)
     }
 
+    pub fn warn(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
@@ -40,10 +44,10 @@ impl Style {
 
 /// Columns padded to the widest cell; the last column is not padded.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| visible_len(h)).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
+            widths[i] = widths[i].max(visible_len(cell));
         }
     }
     let line = |cells: Vec<&str>| {
@@ -52,7 +56,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         for (i, cell) in cells.into_iter().enumerate() {
             out.push_str(cell);
             if i < last {
-                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+                out.push_str(&" ".repeat(widths[i] - visible_len(cell) + 2));
             }
         }
         out.trim_end().to_owned() + "\n"
@@ -62,6 +66,21 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     out
+}
+
+/// Characters a terminal shows: colour escape sequences take no room.
+fn visible_len(text: &str) -> usize {
+    let mut count = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => count += 1,
+        }
+    }
+    count
 }
 
 /// Prints a value as JSON or YAML; false for the human formats.

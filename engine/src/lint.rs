@@ -1,0 +1,168 @@
+//! Lint: policies that compile but probably do not do what their author meant (equal priorities
+//! with conflicting actions, rules that can never match, selectors that select nothing, DNS cut
+//! off), and mistakes in the raw objects that keep a policy from compiling at all, which the
+//! engine never sees. Checks work on identities (pods no policy can tell apart) and on indexes
+//! built once, never on per-pod loops inside per-policy loops, so a large cluster lints in
+//! seconds.
+
+mod blocks;
+mod cidrs;
+mod cover;
+mod dns;
+mod domains;
+mod index;
+mod objects;
+mod ports;
+mod priority;
+mod probe;
+mod raw;
+mod selection;
+mod shadow;
+
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::model::{Direction, PolicyKind};
+use crate::state::State;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem found in the input.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// A stable kebab-case id, one of [`CHECKS`].
+    pub check: &'static str,
+    /// `Kind namespace/name` or `Kind name`.
+    pub object: String,
+    /// JSON-path-like location inside the object, e.g. `spec.egress[0].to[1]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// A check: its id, the severity of its findings and what it looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub summary: &'static str,
+}
+
+/// Every check lint runs.
+pub const CHECKS: &[Check] = &[
+    priority::CONFLICT,
+    priority::SHARED,
+    shadow::SHADOWED,
+    shadow::SHADOWED_BY_PRIORITY,
+    selection::SELECTS_NOTHING,
+    ports::NAMED_PORT_UNRESOLVED,
+    ports::PORT_RANGE_INVERTED,
+    cidrs::EXCEPT_OUTSIDE_CIDR,
+    cidrs::DUPLICATE_CIDR,
+    cidrs::NETWORKS_CAPTURE_PODS,
+    dns::EGRESS_BLOCKS_DNS,
+    blocks::BLOCKS_ALL,
+    objects::BANP_NAME,
+    domains::DOMAIN_NAMES_NOT_ACCEPT,
+    objects::DUPLICATE_OBJECT,
+    objects::MIXED_ADMIN_APIS,
+];
+
+/// Lints the raw objects of `state` and the compiled policies of `engine` (built from the same
+/// state). Findings are sorted by severity (errors first), object, check, field and message.
+pub fn lint(state: &State, engine: &Engine) -> Vec<Finding> {
+    let index = index::Index::new(engine);
+    let raw = raw::policies(state);
+    let mut out = Findings::default();
+    objects::check(state, &mut out);
+    domains::check(&raw, &mut out);
+    ports::check_ranges(&raw, &mut out);
+    cidrs::check_raw(&raw, &mut out);
+    cidrs::check_networks(engine, &mut out);
+    selection::check(&index, &mut out);
+    ports::check_named(&index, &mut out);
+    shadow::check(engine, &mut out);
+    priority::check(&index, &mut out);
+    blocks::check(engine, &mut out);
+    dns::check(engine, &mut out);
+    let mut findings = out.0;
+    findings.sort_by(|a, b| {
+        (a.severity, &a.object, a.check, &a.field, &a.message)
+            .cmp(&(b.severity, &b.object, b.check, &b.field, &b.message))
+    });
+    findings.dedup();
+    findings
+}
+
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn push(
+        &mut self,
+        check: &Check,
+        object: impl ToString,
+        field: Option<String>,
+        message: String,
+    ) {
+        self.0.push(Finding {
+            severity: check.severity,
+            check: check.id,
+            object: object.to_string(),
+            field,
+            message,
+        });
+    }
+}
+
+fn rule_path(direction: Direction, rule: usize) -> String {
+    format!("spec.{}[{rule}]", direction.as_str())
+}
+
+fn peer_path(direction: Direction, rule: usize, peer: usize) -> String {
+    let peers = match direction {
+        Direction::Ingress => "from",
+        Direction::Egress => "to",
+    };
+    format!("{}.{peers}[{peer}]", rule_path(direction, rule))
+}
+
+/// ClusterNetworkPolicy calls its port list `protocols`.
+fn port_path(kind: PolicyKind, direction: Direction, rule: usize, port: usize) -> String {
+    let ports = match kind {
+        PolicyKind::ClusterNetworkPolicy => "protocols",
+        _ => "ports",
+    };
+    format!("{}.{ports}[{port}]", rule_path(direction, rule))
+}
+
+/// `rule 2 "deny-db"` or `rule 2`.
+fn rule_name(index: usize, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("rule {index} {name:?}"),
+        None => format!("rule {index}"),
+    }
+}

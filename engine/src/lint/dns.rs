@@ -1,0 +1,165 @@
+//! Pods whose egress policies cut them off from cluster DNS: for each identity that some policy
+//! selects, the engine decides egress to the kube-dns pods on UDP 53 and TCP 53. Egress only:
+//! the DNS pods' own ingress is their policies' business. Skipped when the input has no
+//! kube-dns pods.
+
+use std::collections::BTreeMap;
+
+use super::{Check, Findings, Severity, rule_name};
+use crate::cluster::PodId;
+use crate::engine::{Engine, IdentityId};
+use crate::eval::{Decider, Endpoint, Flow};
+use crate::model::{Direction, PolicyRef, Protocol};
+
+pub(super) const EGRESS_BLOCKS_DNS: Check = Check {
+    id: "egress-blocks-dns",
+    severity: Severity::Warning,
+    summary: "pods whose egress policies deny UDP or TCP 53 to the kube-dns pods in kube-system",
+};
+
+const DNS_NAMESPACE: &str = "kube-system";
+const DNS_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+
+/// Who denied: the admin policy and rule, or the isolating NetworkPolicies.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Blame {
+    Admin(PolicyRef, usize, Option<String>),
+    Isolated(Vec<PolicyRef>),
+}
+
+#[derive(Default)]
+struct Group {
+    /// Pods denied per protocol (UDP, TCP).
+    pods: [usize; 2],
+    example: Option<(PodId, PodId)>,
+}
+
+pub(super) fn check(engine: &Engine, out: &mut Findings) {
+    let cluster = &engine.cluster;
+    let Some(ns) = cluster.namespace(DNS_NAMESPACE) else {
+        return;
+    };
+    let dns_pods: Vec<PodId> = cluster.namespace_pods[ns as usize]
+        .iter()
+        .copied()
+        .filter(|p| {
+            cluster.pod(*p).labels.get(DNS_LABEL.0).map(String::as_str) == Some(DNS_LABEL.1)
+        })
+        .collect();
+    let mut dns_identities: Vec<IdentityId> =
+        dns_pods.iter().map(|p| engine.identity_of(*p)).collect();
+    dns_identities.sort_unstable();
+    dns_identities.dedup();
+    if dns_identities.is_empty() {
+        return;
+    }
+    let targets: Vec<PodId> = dns_identities
+        .iter()
+        .map(|id| engine.identities()[*id as usize].representative)
+        .collect();
+
+    let mut groups: BTreeMap<Blame, Group> = BTreeMap::new();
+    for (id, identity) in engine.identities().iter().enumerate() {
+        let id = id as IdentityId;
+        let applied = engine.applied(id);
+        let egress_netpols = applied
+            .netpols
+            .iter()
+            .any(|s| engine.network_policy(*s).egress.is_some());
+        if identity.host_network
+            || dns_identities.binary_search(&id).is_ok()
+            || (applied.admin.is_empty() && !egress_netpols)
+        {
+            continue;
+        }
+        let src = identity.representative;
+        for (p, protocol) in [Protocol::Udp, Protocol::Tcp].into_iter().enumerate() {
+            let mut denial = None;
+            let reachable = targets.iter().any(|dst| {
+                let flow = Flow {
+                    src: Endpoint::Pod(src),
+                    dst: Endpoint::Pod(*dst),
+                    protocol,
+                    port: 53,
+                };
+                let decision = engine.direction(Direction::Egress, &flow, &mut ());
+                if !decision.allowed && denial.is_none() {
+                    denial = Some((decision, *dst));
+                }
+                decision.allowed
+            });
+            let Some((decision, dst)) = denial.filter(|_| !reachable) else {
+                continue;
+            };
+            let blame = match (decision.decider, decision.admin_rule) {
+                (Decider::Admin | Decider::Baseline, Some((slot, rule))) => {
+                    let policy = engine.admin_policy(slot);
+                    let rule = &policy.egress[rule as usize];
+                    Blame::Admin(policy.id.clone(), rule.index, rule.name.clone())
+                }
+                _ => {
+                    let mut refs: Vec<PolicyRef> = applied
+                        .netpols
+                        .iter()
+                        .map(|s| engine.network_policy(*s))
+                        .filter(|np| np.egress.is_some())
+                        .map(|np| np.id.clone())
+                        .collect();
+                    refs.sort();
+                    Blame::Isolated(refs)
+                }
+            };
+            let group = groups.entry(blame).or_default();
+            group.pods[p] += identity.members.len();
+            group.example.get_or_insert((src, dst));
+        }
+    }
+
+    for (blame, group) in groups {
+        let Some((src, dst)) = group.example else {
+            continue;
+        };
+        let (object, by) = match &blame {
+            Blame::Admin(policy, index, name) => (
+                policy.clone(),
+                format!(
+                    "its egress {} denies it",
+                    rule_name(*index, name.as_deref())
+                ),
+            ),
+            Blame::Isolated(refs) => {
+                let Some(first) = refs.first() else { continue };
+                let others: Vec<String> = refs[1..].iter().map(ToString::to_string).collect();
+                let with = if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (together with {})", others.join(", "))
+                };
+                (
+                    first.clone(),
+                    format!("it isolates their egress{with} and no rule allows it"),
+                )
+            }
+        };
+        let denied: Vec<String> = ["UDP/53", "TCP/53"]
+            .iter()
+            .zip(group.pods)
+            .filter(|(_, n)| *n > 0)
+            .map(|(port, n)| format!("{port} for {n} pod{}", if n == 1 { "" } else { "s" }))
+            .collect();
+        out.push(
+            &EGRESS_BLOCKS_DNS,
+            &object,
+            None,
+            format!(
+                "blocks DNS: egress from {} to {} ({DNS_NAMESPACE} pods labelled {}={}) is denied on {}: {by}, so these pods cannot resolve names; \
+                 allow egress to the kube-dns pods on UDP and TCP port 53",
+                cluster.pod(src).key(),
+                cluster.pod(dst).key(),
+                DNS_LABEL.0,
+                DNS_LABEL.1,
+                denied.join(" and "),
+            ),
+        );
+    }
+}

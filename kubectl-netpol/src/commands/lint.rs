@@ -1,0 +1,79 @@
+//! `kubectl netpol lint`: the engine's findings, and every invalid field, as one list.
+
+use anyhow::Result;
+use netpol_engine::Engine;
+use netpol_engine::lint::{Finding, Severity, lint};
+
+use crate::cli::{FailOn, LintArgs, OutputFormat};
+use crate::input::load_state;
+use crate::output::{Style, fit, structured, table};
+
+/// Fields the engine cannot compile are findings too: lint reports them instead of stopping.
+const INVALID_FIELD: &str = "invalid-field";
+
+pub fn run(args: &LintArgs) -> Result<u8> {
+    let state = load_state(
+        &args.source.files,
+        args.source.namespace.as_deref(),
+        &args.source.connection,
+    )?;
+    let build = Engine::build(&state);
+    let mut findings: Vec<Finding> = build
+        .errors
+        .into_iter()
+        .map(|e| Finding {
+            severity: Severity::Error,
+            check: INVALID_FIELD,
+            object: e.object,
+            field: Some(e.field),
+            message: e.message,
+        })
+        .collect();
+    findings.extend(lint(&state, &build.engine));
+    let threshold = match args.fail_on {
+        FailOn::Error => Some(Severity::Error),
+        FailOn::Warning => Some(Severity::Warning),
+        FailOn::Info => Some(Severity::Info),
+        FailOn::None => None,
+    };
+    let failing = threshold.is_some_and(|t| findings.iter().any(|f| f.severity <= t));
+    let exit = u8::from(failing);
+    if structured(args.output, &findings)? {
+        return Ok(exit);
+    }
+    if findings.is_empty() {
+        println!("No findings.");
+        return Ok(exit);
+    }
+    let style = Style::detect();
+    let wide = args.output == OutputFormat::Wide;
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|f| {
+            let severity = match f.severity {
+                Severity::Error => style.bad("error"),
+                Severity::Warning => style.warn("warning"),
+                Severity::Info => "info".to_owned(),
+            };
+            vec![
+                severity,
+                f.check.to_owned(),
+                f.object.clone(),
+                f.field.clone().unwrap_or_else(|| "-".into()),
+                fit(&f.message, 100, wide),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(&["SEVERITY", "CHECK", "OBJECT", "FIELD", "MESSAGE"], &rows)
+    );
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    println!(
+        "\n{} error(s), {} warning(s), {} info",
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info)
+    );
+    Ok(exit)
+}
