@@ -53,6 +53,15 @@ fn main() {
     );
     let engine = build.engine;
     let rss_after = rss_kib();
+    println!(
+        "index build: {build_time:.2?}; {} identities; RSS grew {} MiB during the build (the index); \
+         the process held {} MiB of parsed objects before it (peak {} MiB)",
+        engine.identities().len(),
+        rss_after.saturating_sub(rss_before) / 1024,
+        rss_before / 1024,
+        peak_rss_kib() / 1024
+    );
+
     let started = Instant::now();
     let findings = netpol_engine::lint::lint(&state, &engine);
     let mut counts = std::collections::BTreeMap::new();
@@ -65,16 +74,6 @@ fn main() {
         findings.len()
     );
     drop(state);
-    println!(
-        "index build: {build_time:.2?}; {} identities; RSS grew {} MiB during the build (parsed objects held: {} MiB before); \
-         {} MiB with only the engine left (peak {} MiB)",
-        engine.identities().len(),
-        rss_after.saturating_sub(rss_before) / 1024,
-        rss_before / 1024,
-        rss_kib() / 1024,
-        peak_rss_kib() / 1024
-    );
-
     let flows = sample_flows(&engine, 200_000);
     let mut latencies = time_each(&flows, |f| {
         black_box(engine.decide(f));
