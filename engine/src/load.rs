@@ -58,6 +58,9 @@ impl Loaded {
 /// Reads every document of `text`; `source` names it in errors (a path, or `<stdin>`).
 /// Objects without a namespace get `default_namespace`, as `kubectl apply` would.
 pub fn read_str(source: &str, text: &str, default_namespace: &str) -> Loaded {
+    if let Some(loaded) = read_json_text(source, text, default_namespace) {
+        return loaded;
+    }
     let mut loaded = Loaded::default();
     let starts = origin::document_start_lines(text);
     for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
@@ -92,19 +95,63 @@ pub fn read_json_values(
     default_namespace: &str,
 ) -> Loaded {
     let mut loaded = Loaded::default();
-    for (index, item) in items.into_iter().enumerate() {
-        let origin = Origin::new(source, 1, None).item(index);
-        match serde_yaml_ng::to_value(item) {
+    read_items(
+        &Origin::new(source, 1, None),
+        items,
+        json_to_yaml,
+        default_namespace,
+        &mut loaded,
+    );
+    loaded
+}
+
+fn json_to_yaml(value: serde_json::Value) -> Result<Value, String> {
+    serde_yaml_ng::to_value(value).map_err(|err| err.to_string())
+}
+
+/// JSON (what `kubectl get -o json` prints) parses several times faster with a JSON parser;
+/// anything that is not valid JSON goes through the YAML reader, which also reads JSON.
+fn read_json_text(source: &str, text: &str, default_namespace: &str) -> Option<Loaded> {
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let origin = Origin::new(source, 1, Some(1));
+    let mut loaded = Loaded::default();
+    match value {
+        serde_json::Value::Object(mut map) if is_list(&map) => match map.remove("items") {
+            Some(serde_json::Value::Array(items)) => {
+                read_items(&origin, items, json_to_yaml, default_namespace, &mut loaded)
+            }
+            Some(serde_json::Value::Null) | None => {}
+            Some(_) => loaded.errors.push(LoadError {
+                origin,
+                object: None,
+                field: Some("items".into()),
+                message: "items must be a list".into(),
+            }),
+        },
+        object => match json_to_yaml(object) {
             Ok(value) => read_value(&origin, value, default_namespace, &mut loaded),
-            Err(err) => loaded.errors.push(LoadError {
+            Err(message) => loaded.errors.push(LoadError {
                 origin,
                 object: None,
                 field: None,
-                message: err.to_string(),
+                message,
             }),
-        }
+        },
     }
-    loaded
+    Some(loaded)
+}
+
+fn is_list(map: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let kind = map
+        .get("kind")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    map.get("apiVersion")
+        .is_some_and(serde_json::Value::is_string)
+        && (kind == "List" || (kind.ends_with("List") && map.contains_key("items")))
 }
 
 fn strip_location(message: &str) -> String {
@@ -146,7 +193,7 @@ fn read_value(origin: &Origin, value: Value, default_namespace: &str, loaded: &m
         return;
     }
     if kind == "List" || (kind.ends_with("List") && map.contains_key("items")) {
-        read_list(origin, &value, default_namespace, loaded);
+        read_list(origin, value, default_namespace, loaded);
         return;
     }
     match ObjectKind::from_type(&api_version, &kind) {
@@ -183,8 +230,16 @@ fn read_value(origin: &Origin, value: Value, default_namespace: &str, loaded: &m
     }
 }
 
-fn read_list(origin: &Origin, value: &Value, default_namespace: &str, loaded: &mut Loaded) {
-    let items = match value.get("items") {
+/// Lists this long are decoded on all cores: decoding is most of the time spent on a
+/// `kubectl get -o yaml` snapshot, and items are independent.
+const PARALLEL_LIST: usize = 2048;
+
+fn read_list(origin: &Origin, value: Value, default_namespace: &str, loaded: &mut Loaded) {
+    let items = match value {
+        Value::Mapping(mut map) => map.remove("items"),
+        _ => None,
+    };
+    let items = match items {
         None | Some(Value::Null) => return,
         Some(Value::Sequence(items)) => items,
         Some(_) => {
@@ -197,9 +252,72 @@ fn read_list(origin: &Origin, value: &Value, default_namespace: &str, loaded: &m
             return;
         }
     };
-    for (i, item) in items.iter().enumerate() {
-        let item_origin = origin.item(i);
-        read_value(&item_origin, item.clone(), default_namespace, loaded);
+    read_items(origin, items, Ok, default_namespace, loaded);
+}
+
+/// Reads the items of a list in order, converting each to a YAML value first; long lists are
+/// split over all cores.
+fn read_items<T: Send>(
+    origin: &Origin,
+    items: Vec<T>,
+    convert: fn(T) -> Result<Value, String>,
+    default_namespace: &str,
+    loaded: &mut Loaded,
+) {
+    let read_one = |index: usize, item: T, into: &mut Loaded| {
+        let item_origin = origin.item(index);
+        match convert(item) {
+            Ok(value) => read_value(&item_origin, value, default_namespace, into),
+            Err(message) => into.errors.push(LoadError {
+                origin: item_origin,
+                object: None,
+                field: None,
+                message,
+            }),
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if items.len() < PARALLEL_LIST || threads < 2 {
+        for (i, item) in items.into_iter().enumerate() {
+            read_one(i, item, loaded);
+        }
+        return;
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let next: Vec<T> = items.by_ref().take(chunk).collect();
+        if next.is_empty() {
+            break;
+        }
+        chunks.push(next);
+    }
+    let parts: Vec<Loaded> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .enumerate()
+            .map(|(c, items)| {
+                let read_one = &read_one;
+                scope.spawn(move || {
+                    let mut part = Loaded::default();
+                    for (i, item) in items.into_iter().enumerate() {
+                        read_one(c * chunk + i, item, &mut part);
+                    }
+                    part
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    for part in parts {
+        loaded.extend(part);
     }
 }
 

@@ -64,6 +64,15 @@ impl State {
         state
     }
 
+    /// A state that takes the objects that were read, without copying them.
+    pub fn from_objects(objects: Vec<Located>) -> Self {
+        let mut state = Self::new();
+        for located in objects {
+            state.insert_new(located);
+        }
+        state
+    }
+
     /// Adds an object from input, recording it as a duplicate when the key is already present.
     pub fn insert_new(&mut self, located: Located) {
         let key = ObjectKey::of(&located.object);

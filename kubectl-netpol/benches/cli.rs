@@ -20,7 +20,15 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok());
     let shape = Shape::with_pods(pods.unwrap_or(20_000));
-    let dir = std::env::temp_dir().join(format!("netpol-cli-bench-{}", std::process::id()));
+    // `--keep DIR` leaves the snapshot and traffic file there for profiling.
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    let dir = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("netpol-cli-bench-{}", std::process::id()))
+    });
     std::fs::create_dir_all(&dir).expect("temp dir");
     let snapshot = dir.join("snapshot.yaml");
     let objects = synthetic::generate(&shape);
@@ -76,7 +84,9 @@ fn main() {
             "json",
         ],
     );
-    std::fs::remove_dir_all(&dir).ok();
+    if keep.is_none() {
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
 
 fn run(what: &str, args: &[&str]) {

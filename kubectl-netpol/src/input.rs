@@ -39,7 +39,7 @@ pub fn load_state(
         // Without -n, objects without a namespace land in the context's, as with kubectl.
         let (loaded, context_namespace) = read_cluster(&connection.to_connection(), requested)?;
         check_loaded(&loaded)?;
-        state = State::from_loaded(&loaded);
+        state = State::from_objects(loaded.objects);
         namespace = context_namespace;
         timing("read the cluster", started);
     }
@@ -53,7 +53,7 @@ pub fn load_state(
                 state.apply(located);
             }
         } else {
-            state = State::from_loaded(&loaded);
+            state = State::from_objects(loaded.objects);
         }
         timing("read and parse manifests", started);
     }

@@ -92,3 +92,66 @@ fn missing_kind_name_and_non_objects_are_errors() {
         );
     }
 }
+
+#[test]
+fn long_lists_keep_item_order_and_origins() {
+    let mut text = String::from("apiVersion: v1\nkind: List\nitems:\n");
+    for i in 0..5000 {
+        if i == 3333 {
+            text.push_str("- {apiVersion: v1, kind: Pod, metadata: {name: broken, namespace: x}, spec: {containers: 7}}\n");
+        } else {
+            text.push_str(&format!(
+                "- {{apiVersion: v1, kind: Pod, metadata: {{name: p{i}, namespace: x}}}}\n"
+            ));
+        }
+    }
+    let loaded = read_str("big.yaml", &text, "default");
+    assert_eq!(loaded.objects.len(), 4999);
+    assert_eq!(loaded.errors.len(), 1);
+    assert_eq!(loaded.errors[0].origin.item, Some(3333));
+    for (n, located) in loaded.objects.iter().enumerate() {
+        let i = if n < 3333 { n } else { n + 1 };
+        assert_eq!(located.object.name(), format!("p{i}"));
+        assert_eq!(located.origin.item, Some(i));
+    }
+}
+
+#[test]
+fn json_lists_read_like_yaml_lists() {
+    let yaml = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a, namespace: x}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: c, namespace: x}}\n- {apiVersion: v1, kind: Pod, metadata: {name: b, namespace: x}, spec: {containers: 7}}\n";
+    let json = r#"{"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "x"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "x"}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "x"}, "spec": {"containers": 7}}]}"#;
+    let (from_yaml, from_json) = (
+        read_str("f", yaml, "default"),
+        read_str("f", json, "default"),
+    );
+    let names = |l: &Loaded| {
+        l.objects
+            .iter()
+            .map(|o| o.object.display_name())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&from_yaml), names(&from_json));
+    assert_eq!(from_yaml.skipped.len(), from_json.skipped.len());
+    let fields = |l: &Loaded| {
+        l.errors
+            .iter()
+            .map(|e| (e.origin.item, e.field.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(fields(&from_yaml), fields(&from_json));
+    assert_eq!(
+        fields(&from_json),
+        [(Some(2), Some("spec.containers".to_owned()))]
+    );
+    // Broken JSON goes through the YAML reader and its line numbers.
+    let broken = read_str("f", "{\"apiVersion\": \"v1\",\n \"kind\": ", "default");
+    assert_eq!(broken.errors.len(), 1);
+    assert!(
+        broken.errors[0].message.starts_with("malformed YAML/JSON"),
+        "{}",
+        broken.errors[0].message
+    );
+}
