@@ -183,6 +183,20 @@ impl Cluster {
         Some(pods)
     }
 
+    /// `namespace/kind/name` for a workload's pods (and templates), `namespace/pod` otherwise.
+    pub fn workload_name(&self, id: PodId) -> String {
+        let pod = self.pod(id);
+        match &pod.workload {
+            Some(w) => format!(
+                "{}/{}/{}",
+                pod.namespace,
+                w.kind.name().to_ascii_lowercase(),
+                w.name
+            ),
+            None => pod.key(),
+        }
+    }
+
     pub fn pod_by_ip(&self, ip: &IpAddr) -> Option<PodId> {
         self.pod_by_ip.get(ip).copied()
     }

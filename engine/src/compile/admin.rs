@@ -5,7 +5,8 @@
 use crate::api::v1alpha1::{
     AdminNetworkPolicy, AdminNetworkPolicyEgressPeer, AdminNetworkPolicyIngressPeer,
     AdminNetworkPolicyPort, AdminNetworkPolicyRuleAction, AdminNetworkPolicySubject,
-    BaselineAdminNetworkPolicy, BaselineAdminNetworkPolicyRuleAction,
+    BaselineAdminNetworkPolicy, BaselineAdminNetworkPolicyEgressPeer,
+    BaselineAdminNetworkPolicyRuleAction,
 };
 use crate::api::v1alpha2::{
     ClusterNetworkPolicy, ClusterNetworkPolicyEgressPeer, ClusterNetworkPolicyIngressPeer,
@@ -47,38 +48,37 @@ pub fn compile_anp(raw: &AdminNetworkPolicy) -> Result<AdminPolicy, Vec<CompileE
         AdminNetworkPolicyRuleAction::Deny => Action::Deny,
         AdminNetworkPolicyRuleAction::Pass => Action::Pass,
     };
-    let ingress = raw.spec.ingress.iter().flatten().enumerate().map(|(i, r)| {
-        let path = format!("spec.ingress[{i}]");
-        let ports = anp_ports(&mut problems, &path, r.ports.as_deref());
-        RawRule {
+    let ingress = raw_rules(
+        &mut problems,
+        "spec.ingress",
+        &raw.spec.ingress,
+        |problems, path, r| RawRule {
             name: r.name.as_deref(),
             action: action(r.action),
             peers: r.from.iter().map(anp_ingress_peer).collect(),
-            ports,
-        }
-    });
-    let ingress: Vec<RawRule> = ingress.collect();
-    let egress: Vec<RawRule> = raw
-        .spec
-        .egress
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, r)| {
-            let path = format!("spec.egress[{i}]");
-            let ports = anp_ports(&mut problems, &path, r.ports.as_deref());
-            RawRule {
-                name: r.name.as_deref(),
-                action: action(r.action),
-                peers: r.to.iter().map(anp_egress_peer).collect(),
-                ports,
-            }
-        })
-        .collect();
+            ports: anp_ports(problems, path, r.ports.as_deref()),
+        },
+    );
+    let egress = raw_rules(
+        &mut problems,
+        "spec.egress",
+        &raw.spec.egress,
+        |problems, path, r| RawRule {
+            name: r.name.as_deref(),
+            action: action(r.action),
+            peers: r.to.iter().map(anp_egress_peer).collect(),
+            ports: anp_ports(problems, path, r.ports.as_deref()),
+        },
+    );
     let id = PolicyRef {
         kind: PolicyKind::AdminNetworkPolicy,
         namespace: None,
         name,
+    };
+    let rules = Rules {
+        ingress,
+        egress,
+        max: 100,
     };
     finish(
         problems,
@@ -86,9 +86,7 @@ pub fn compile_anp(raw: &AdminNetworkPolicy) -> Result<AdminPolicy, Vec<CompileE
         AdminTier::Admin,
         Some(priority),
         subject,
-        ingress,
-        egress,
-        100,
+        rules,
     )
 }
 
@@ -100,71 +98,39 @@ pub fn compile_banp(raw: &BaselineAdminNetworkPolicy) -> Result<AdminPolicy, Vec
         BaselineAdminNetworkPolicyRuleAction::Allow => Action::Accept,
         BaselineAdminNetworkPolicyRuleAction::Deny => Action::Deny,
     };
-    let ingress: Vec<RawRule> = raw
-        .spec
-        .ingress
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, r)| {
-            let ports = anp_ports(
-                &mut problems,
-                &format!("spec.ingress[{i}]"),
-                r.ports.as_deref(),
-            );
-            RawRule {
-                name: r.name.as_deref(),
-                action: action(r.action),
-                peers: r.from.iter().map(anp_ingress_peer).collect(),
-                ports,
-            }
-        })
-        .collect();
-    let egress: Vec<RawRule> = raw
-        .spec
-        .egress
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, r)| {
-            let ports = anp_ports(
-                &mut problems,
-                &format!("spec.egress[{i}]"),
-                r.ports.as_deref(),
-            );
-            let peers =
-                r.to.iter()
-                    .map(|p| RawPeer {
-                        namespaces: p.namespaces.as_ref(),
-                        pods: p.pods.clone().map(PodsSelector::from),
-                        nodes: p.nodes.as_ref(),
-                        networks: p.networks.as_deref(),
-                        domain_names: None,
-                    })
-                    .collect();
-            RawRule {
-                name: r.name.as_deref(),
-                action: action(r.action),
-                peers,
-                ports,
-            }
-        })
-        .collect();
+    let ingress = raw_rules(
+        &mut problems,
+        "spec.ingress",
+        &raw.spec.ingress,
+        |problems, path, r| RawRule {
+            name: r.name.as_deref(),
+            action: action(r.action),
+            peers: r.from.iter().map(anp_ingress_peer).collect(),
+            ports: anp_ports(problems, path, r.ports.as_deref()),
+        },
+    );
+    let egress = raw_rules(
+        &mut problems,
+        "spec.egress",
+        &raw.spec.egress,
+        |problems, path, r| RawRule {
+            name: r.name.as_deref(),
+            action: action(r.action),
+            peers: r.to.iter().map(banp_egress_peer).collect(),
+            ports: anp_ports(problems, path, r.ports.as_deref()),
+        },
+    );
     let id = PolicyRef {
         kind: PolicyKind::BaselineAdminNetworkPolicy,
         namespace: None,
         name,
     };
-    finish(
-        problems,
-        id,
-        AdminTier::Baseline,
-        None,
-        subject,
+    let rules = Rules {
         ingress,
         egress,
-        100,
-    )
+        max: 100,
+    };
+    finish(problems, id, AdminTier::Baseline, None, subject, rules)
 }
 
 pub fn compile_cnp(raw: &ClusterNetworkPolicy) -> Result<AdminPolicy, Vec<CompileError>> {
@@ -181,61 +147,61 @@ pub fn compile_cnp(raw: &ClusterNetworkPolicy) -> Result<AdminPolicy, Vec<Compil
         ClusterNetworkPolicyRuleAction::Deny => Action::Deny,
         ClusterNetworkPolicyRuleAction::Pass => Action::Pass,
     };
-    let ingress: Vec<RawRule> = raw
-        .spec
-        .ingress
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, r)| {
-            let ports = cnp_protocols(
-                &mut problems,
-                &format!("spec.ingress[{i}]"),
-                r.protocols.as_deref(),
-            );
-            RawRule {
-                name: r.name.as_deref(),
-                action: action(r.action),
-                peers: r.from.iter().map(cnp_ingress_peer).collect(),
-                ports,
-            }
-        })
-        .collect();
-    let egress: Vec<RawRule> = raw
-        .spec
-        .egress
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, r)| {
-            let ports = cnp_protocols(
-                &mut problems,
-                &format!("spec.egress[{i}]"),
-                r.protocols.as_deref(),
-            );
-            RawRule {
-                name: r.name.as_deref(),
-                action: action(r.action),
-                peers: r.to.iter().map(cnp_egress_peer).collect(),
-                ports,
-            }
-        })
-        .collect();
+    let ingress = raw_rules(
+        &mut problems,
+        "spec.ingress",
+        &raw.spec.ingress,
+        |problems, path, r| RawRule {
+            name: r.name.as_deref(),
+            action: action(r.action),
+            peers: r.from.iter().map(cnp_ingress_peer).collect(),
+            ports: cnp_protocols(problems, path, r.protocols.as_deref()),
+        },
+    );
+    let egress = raw_rules(
+        &mut problems,
+        "spec.egress",
+        &raw.spec.egress,
+        |problems, path, r| RawRule {
+            name: r.name.as_deref(),
+            action: action(r.action),
+            peers: r.to.iter().map(cnp_egress_peer).collect(),
+            ports: cnp_protocols(problems, path, r.protocols.as_deref()),
+        },
+    );
     let id = PolicyRef {
         kind: PolicyKind::ClusterNetworkPolicy,
         namespace: None,
         name,
     };
-    finish(
-        problems,
-        id,
-        tier,
-        Some(priority),
-        subject,
+    let rules = Rules {
         ingress,
         egress,
-        25,
-    )
+        max: 25,
+    };
+    finish(problems, id, tier, Some(priority), subject, rules)
+}
+
+/// Converts one list of rules, giving each its field path (`spec.ingress[2]`) for messages.
+fn raw_rules<'a, R>(
+    problems: &mut Problems,
+    path: &str,
+    rules: &'a Option<Vec<R>>,
+    mut convert: impl FnMut(&mut Problems, &str, &'a R) -> RawRule<'a>,
+) -> Vec<RawRule<'a>> {
+    rules
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, r)| convert(problems, &format!("{path}[{i}]"), r))
+        .collect()
+}
+
+/// Both rule lists of a policy and the most each may hold.
+struct Rules<'a> {
+    ingress: Vec<RawRule<'a>>,
+    egress: Vec<RawRule<'a>>,
+    max: usize,
 }
 
 fn priority(problems: &mut Problems, value: i32) -> u32 {
@@ -302,6 +268,16 @@ fn anp_egress_peer(p: &AdminNetworkPolicyEgressPeer) -> RawPeer<'_> {
         nodes: p.nodes.as_ref(),
         networks: p.networks.as_deref(),
         domain_names: p.domain_names.as_deref(),
+    }
+}
+
+fn banp_egress_peer(p: &BaselineAdminNetworkPolicyEgressPeer) -> RawPeer<'_> {
+    RawPeer {
+        namespaces: p.namespaces.as_ref(),
+        pods: p.pods.clone().map(PodsSelector::from),
+        nodes: p.nodes.as_ref(),
+        networks: p.networks.as_deref(),
+        domain_names: None,
     }
 }
 
@@ -492,30 +468,27 @@ fn protocol(problems: &mut Problems, path: &str, text: &str) -> Option<Protocol>
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn finish(
     mut problems: Problems,
     id: PolicyRef,
     tier: AdminTier,
     priority: Option<u32>,
     subject: Subject,
-    ingress: Vec<RawRule>,
-    egress: Vec<RawRule>,
-    max_rules: usize,
+    rules: Rules,
 ) -> Result<AdminPolicy, Vec<CompileError>> {
     for (field, count) in [
-        ("spec.ingress", ingress.len()),
-        ("spec.egress", egress.len()),
+        ("spec.ingress", rules.ingress.len()),
+        ("spec.egress", rules.egress.len()),
     ] {
-        if count > max_rules {
+        if count > rules.max {
             problems.push(
                 field,
-                format!("{count} rules, at most {max_rules} are allowed"),
+                format!("{count} rules, at most {} are allowed", rules.max),
             );
         }
     }
-    let ingress = rules(&mut problems, "spec.ingress", "from", ingress);
-    let egress = rules(&mut problems, "spec.egress", "to", egress);
+    let ingress = compile_rules(&mut problems, "spec.ingress", "from", rules.ingress);
+    let egress = compile_rules(&mut problems, "spec.egress", "to", rules.egress);
     problems.finish(AdminPolicy {
         id,
         tier,
@@ -526,7 +499,7 @@ fn finish(
     })
 }
 
-fn rules(
+fn compile_rules(
     problems: &mut Problems,
     path: &str,
     peers_field: &str,

@@ -214,7 +214,7 @@ impl<'a> Builder<'a> {
                     Remote::Cell(c) => {
                         let mut groups: BTreeMap<String, u64> = BTreeMap::new();
                         for (_, pod) in &cells.cells[c as usize].members {
-                            *groups.entry(workload_label(after, *pod)).or_default() += 1;
+                            *groups.entry(after.cluster.workload_name(*pod)).or_default() += 1;
                         }
                         groups
                             .into_iter()
@@ -250,19 +250,5 @@ impl<'a> Builder<'a> {
         self.impact.newly_denied = denied;
         self.impact.newly_allowed = allowed;
         self.impact
-    }
-}
-
-/// `namespace/kind/name` for workload pods, `namespace/pod` otherwise.
-pub(crate) fn workload_label(engine: &Engine, pod: u32) -> String {
-    let pod = engine.cluster.pod(pod);
-    match &pod.workload {
-        Some(w) => format!(
-            "{}/{}/{}",
-            pod.namespace,
-            w.kind.name().to_ascii_lowercase(),
-            w.name
-        ),
-        None => pod.key(),
     }
 }

@@ -83,15 +83,7 @@ fn members(engine: &Engine, namespaces: &[String]) -> Result<Vec<Member>> {
         if !namespaces.is_empty() && !namespaces.contains(&pod.namespace) {
             continue;
         }
-        let name = match &pod.workload {
-            Some(w) => format!(
-                "{}/{}/{}",
-                pod.namespace,
-                w.kind.name().to_ascii_lowercase(),
-                w.name
-            ),
-            None => pod.key(),
-        };
+        let name = engine.cluster.workload_name(id as u32);
         if seen.insert(name.clone()) {
             members.push(Member {
                 name,
