@@ -31,7 +31,8 @@ pub struct ExplainRow {
     pub ports: String,
 }
 
-/// Every policy, or those selecting `pod`, as rows in evaluation order.
+/// Every policy grouped by subject and direction, or those selecting `pod`; rows are in
+/// evaluation order within each group.
 pub fn explain(engine: &Engine, pod: Option<PodId>) -> Vec<ExplainRow> {
     let (admin, netpols): (Vec<AdminSlot>, Vec<NetpolSlot>) = match pod {
         Some(pod) => {
@@ -66,6 +67,11 @@ pub fn explain(engine: &Engine, pod: Option<PodId>) -> Vec<ExplainRow> {
                 admin_rows(policy, &mut rows);
             }
         }
+    }
+    if pod.is_none() {
+        // Grouped by subject and direction; the sort is stable, so evaluation order stays
+        // within each group.
+        rows.sort_by(|a, b| (&a.subject, a.direction).cmp(&(&b.subject, b.direction)));
     }
     rows
 }

@@ -75,6 +75,104 @@ fn explain_matches_golden_tables() {
 }
 
 #[test]
+fn lint_diff_and_matrix_match_golden_output() {
+    let out = netpol(&[
+        "lint",
+        "-f",
+        "examples/bookshop",
+        "-f",
+        "kubectl-netpol/tests/fixtures/lock-down-shop.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("lint-bookshop.txt", &text(&out.stdout));
+    let out = netpol(&["lint", "-f", "examples/bookshop", "--fail-on", "info"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "info findings fail with --fail-on info"
+    );
+
+    let out = netpol(&[
+        "diff",
+        "--base",
+        "examples/bookshop",
+        "-f",
+        "kubectl-netpol/tests/fixtures/lock-down-shop.yaml",
+        "--fail-on-deny",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    golden("diff-bookshop.txt", &text(&out.stdout));
+    let out = netpol(&[
+        "diff",
+        "--base",
+        "examples/bookshop",
+        "-f",
+        "examples/bookshop",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let impact: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (
+            impact["newly_denied_count"].as_u64(),
+            impact["newly_allowed_count"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    let out = netpol(&[
+        "diff",
+        "--base",
+        "examples/bookshop",
+        "-f",
+        "examples/bookshop",
+        "--delete",
+        "networkpolicy/shop/api-from-web",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Removed: NetworkPolicy shop/api-from-web"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    for (format, file) in [
+        ("table", "matrix-bookshop.txt"),
+        ("dot", "matrix-bookshop.dot"),
+        ("mermaid", "matrix-bookshop.mmd"),
+        ("svg", "matrix-bookshop.svg"),
+    ] {
+        let out = netpol(&[
+            "matrix",
+            "-f",
+            "examples/bookshop",
+            "--port",
+            "grpc,https,udp/53",
+            "-o",
+            format,
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            text(&out.stderr)
+        );
+        golden(file, &text(&out.stdout));
+    }
+    let out = netpol(&[
+        "matrix",
+        "-f",
+        "examples/bookshop",
+        "--in",
+        "shop",
+        "-o",
+        "json",
+    ]);
+    let matrix: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(matrix["endpoints"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
 fn unmet_expectation_exits_one_and_json_reports_it() {
     let out = netpol(&[
         "check",

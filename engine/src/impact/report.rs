@@ -230,7 +230,7 @@ impl<'a> Builder<'a> {
 
     pub fn finish(mut self, max_groups: Option<usize>) -> Impact {
         let order = |groups: BTreeMap<GroupKey, ImpactGroup>| {
-            let mut list: Vec<ImpactGroup> = groups.into_values().collect();
+            let mut list = merge_adjacent(groups.into_values());
             list.sort_by(|a, b| {
                 b.count
                     .cmp(&a.count)
@@ -239,6 +239,8 @@ impl<'a> Builder<'a> {
             list
         };
         let (mut denied, mut allowed) = (order(self.denied), order(self.allowed));
+        self.impact.newly_denied_count = denied.iter().map(|g| g.count).sum();
+        self.impact.newly_allowed_count = allowed.iter().map(|g| g.count).sum();
         if let Some(max) = max_groups {
             for list in [&mut denied, &mut allowed] {
                 if list.len() > max {
@@ -251,4 +253,23 @@ impl<'a> Builder<'a> {
         self.impact.newly_allowed = allowed;
         self.impact
     }
+}
+
+/// Joins groups of the same endpoints and protocol whose port ranges touch and whose counts
+/// agree: port classes split where some policy draws a line, but the reader wants one range
+/// where the change is the same. Input comes sorted by endpoints, protocol and start port.
+fn merge_adjacent(groups: impl Iterator<Item = ImpactGroup>) -> Vec<ImpactGroup> {
+    let mut merged: Vec<ImpactGroup> = Vec::new();
+    for group in groups {
+        if let Some(last) = merged.last_mut()
+            && (&last.from, &last.to, last.protocol, last.count)
+                == (&group.from, &group.to, group.protocol, group.count)
+            && u32::from(last.port_end) + 1 == u32::from(group.port_start)
+        {
+            last.port_end = group.port_end;
+            continue;
+        }
+        merged.push(group);
+    }
+    merged
 }

@@ -116,7 +116,7 @@ fn render(result: &Impact, style: Style) -> String {
             false,
         ),
     ] {
-        let heading = format!("{title}: {count} pod pair(s) × port class");
+        let heading = format!("{title}: {count} (pod pairs, counted once per port range below)");
         out.push_str(&format!(
             "\n{}\n",
             if paint && count > 0 {

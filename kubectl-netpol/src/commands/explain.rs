@@ -38,11 +38,11 @@ pub fn run(args: &ExplainArgs) -> Result<u8> {
                 _ => "-".into(),
             };
             vec![
+                fit(&r.subject, 40, wide),
+                r.direction.as_str().to_owned(),
                 format!("{:?}", r.tier),
                 r.policy.to_string(),
                 r.priority.map_or("-".into(), |p| p.to_string()),
-                fit(&r.subject, 40, wide),
-                r.direction.as_str().to_owned(),
                 rule,
                 r.action.clone(),
                 fit(&r.peers, 50, wide),
@@ -54,11 +54,11 @@ pub fn run(args: &ExplainArgs) -> Result<u8> {
         "{}",
         table(
             &[
+                "SUBJECT",
+                "DIRECTION",
                 "TIER",
                 "POLICY",
                 "PRIORITY",
-                "SUBJECT",
-                "DIRECTION",
                 "RULE",
                 "ACTION",
                 "PEERS",
