@@ -21,6 +21,8 @@ mod shadow;
 
 use serde::Serialize;
 
+pub use priority::{ClashFlow, PriorityClash, SHARED_SAMPLE, conflicts_for, conflicts_with};
+
 use crate::engine::Engine;
 use crate::model::{Direction, PolicyKind};
 use crate::state::State;

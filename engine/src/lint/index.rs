@@ -1,7 +1,7 @@
 //! Lookups built once per lint run: which identities each policy selects, and which identities
 //! a pod selector can match, found through label postings instead of scans.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
@@ -85,12 +85,23 @@ pub(super) struct Index<'a> {
     /// True when the input has any pod (or workload template): only then can a selector be
     /// said to select nothing.
     pub has_pods: bool,
-    /// Pod-network identities by namespace, by label and by label key.
+    /// Pod-network identities by namespace.
     by_namespace: Vec<Vec<IdentityId>>,
-    by_label: FxHashMap<(&'a str, &'a str), Vec<IdentityId>>,
-    by_key: FxHashMap<&'a str, Vec<IdentityId>>,
+    /// Built on first need: a single policy's analysis (the admission webhook) often gets by
+    /// with namespace scans.
+    postings: OnceCell<Postings<'a>>,
     namespace_memo: RefCell<FxHashMap<Selector, Rc<[bool]>>>,
 }
+
+/// Pod-network identities by label and by label key.
+#[derive(Default)]
+struct Postings<'a> {
+    by_label: FxHashMap<(&'a str, &'a str), Vec<IdentityId>>,
+    by_key: FxHashMap<&'a str, Vec<IdentityId>>,
+}
+
+/// Below this many candidates, scanning them beats building the label postings.
+const SCAN_LIMIT: usize = 4096;
 
 impl<'a> Index<'a> {
     pub fn new(engine: &'a Engine) -> Self {
@@ -108,8 +119,6 @@ impl<'a> Index<'a> {
         let mut admin_subjects = vec![Vec::new(); admin_len as usize];
         let mut netpol_subjects = vec![Vec::new(); netpol_len as usize];
         let mut by_namespace = vec![Vec::new(); cluster.namespaces.len()];
-        let mut by_label: FxHashMap<(&str, &str), Vec<IdentityId>> = FxHashMap::default();
-        let mut by_key: FxHashMap<&str, Vec<IdentityId>> = FxHashMap::default();
         for (id, identity) in engine.identities().iter().enumerate() {
             let id = id as IdentityId;
             let applied = engine.applied(id);
@@ -123,10 +132,6 @@ impl<'a> Index<'a> {
                 continue;
             }
             by_namespace[identity.namespace as usize].push(id);
-            for (key, value) in &cluster.pod(identity.representative).labels {
-                by_label.entry((key, value)).or_default().push(id);
-                by_key.entry(key).or_default().push(id);
-            }
         }
         Self {
             engine,
@@ -134,10 +139,27 @@ impl<'a> Index<'a> {
             netpol_subjects,
             has_pods: !cluster.pods.is_empty(),
             by_namespace,
-            by_label,
-            by_key,
+            postings: OnceCell::new(),
             namespace_memo: RefCell::default(),
         }
+    }
+
+    fn postings(&self) -> &Postings<'a> {
+        self.postings.get_or_init(|| {
+            let engine: &'a Engine = self.engine;
+            let mut postings = Postings::default();
+            for (id, identity) in engine.identities().iter().enumerate() {
+                if identity.host_network {
+                    continue;
+                }
+                for (key, value) in &engine.cluster.pod(identity.representative).labels {
+                    let id = id as IdentityId;
+                    postings.by_label.entry((key, value)).or_default().push(id);
+                    postings.by_key.entry(key).or_default().push(id);
+                }
+            }
+            postings
+        })
     }
 
     /// Which namespaces a selector selects, by namespace id.
@@ -207,14 +229,20 @@ impl<'a> Index<'a> {
                 .collect(),
         };
         let size = |lists: &[&[IdentityId]]| lists.iter().map(|l| l.len()).sum::<usize>();
-        for requirement in &set.pods.requirements {
+        let requirements = if size(&sources) <= SCAN_LIMIT {
+            &[][..]
+        } else {
+            set.pods.requirements.as_slice()
+        };
+        for requirement in requirements {
+            let postings = self.postings();
             let lists: Vec<&[IdentityId]> = match requirement {
                 Requirement::In { key, values } => values
                     .iter()
-                    .filter_map(|v| self.by_label.get(&(key.as_str(), v.as_str())))
+                    .filter_map(|v| postings.by_label.get(&(key.as_str(), v.as_str())))
                     .map(Vec::as_slice)
                     .collect(),
-                Requirement::Exists { key } => self
+                Requirement::Exists { key } => postings
                     .by_key
                     .get(key.as_str())
                     .map(Vec::as_slice)

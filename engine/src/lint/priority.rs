@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
 
 use super::index::{Index, PodSet};
 use super::probe::{Probe, first_match, peer_matches};
@@ -16,7 +17,7 @@ use crate::engine::{AdminSlot, Engine, IdentityId, order_key};
 use crate::eval::Endpoint;
 use crate::model::{
     Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, ContainerPort, Direction, Pod,
-    PolicyKind, PortMatch, Protocol,
+    PolicyKind, PolicyRef, PortMatch, Protocol,
 };
 use crate::selector::Selector;
 
@@ -67,36 +68,29 @@ struct Example<'p> {
     rule_b: &'p AdminRule,
 }
 
-fn pair<'e>(
+/// What two admin policies of one tier and priority do together.
+enum Outcome<'p> {
+    /// No pod is selected by both.
+    Disjoint,
+    /// Both select the `common` identities and no flow reaching them gets different actions.
+    Agree(Vec<IdentityId>),
+    /// Both select the `common` identities and `Example` gets different actions from them.
+    Conflict(Vec<IdentityId>, Example<'p>),
+}
+
+/// A policy with the identities it selects; `slot` keys its footprints.
+type Tied<'e, 's> = (AdminSlot, &'e AdminPolicy, &'s [IdentityId]);
+
+fn examine<'e>(
     index: &Index<'e>,
     footprints: &mut FxHashMap<(AdminSlot, Direction), Footprint<'e>>,
-    tier: AdminTier,
-    priority: u32,
-    (slot_a, a): (AdminSlot, &'e AdminPolicy),
-    (slot_b, b): (AdminSlot, &'e AdminPolicy),
-    out: &mut Findings,
-) {
-    let engine = index.engine;
-    let common = intersect(
-        &index.admin_subjects[slot_a as usize],
-        &index.admin_subjects[slot_b as usize],
-    );
-    let names = format!(
-        "{} and {} share priority {priority} in the {tier:?} tier",
-        a.id, b.id
-    );
-    let field = Some("spec.priority".to_owned());
-    let Some(first) = common.first() else {
-        out.push(
-            &SHARED,
-            &a.id,
-            field,
-            format!(
-                "{names} but select no common pod in the given input, so their order does not matter there; distinct priorities would make the intended order explicit"
-            ),
-        );
-        return;
-    };
+    (slot_a, a, subjects_a): Tied<'e, '_>,
+    (slot_b, b, subjects_b): Tied<'e, '_>,
+) -> Outcome<'e> {
+    let common = intersect(subjects_a, subjects_b);
+    if common.is_empty() {
+        return Outcome::Disjoint;
+    }
     for direction in [Direction::Ingress, Direction::Egress] {
         if agree_by_text(a.rules(direction), b.rules(direction)) {
             continue;
@@ -108,40 +102,81 @@ fn pair<'e>(
         }
         let fa = &footprints[&(slot_a, direction)];
         let fb = &footprints[&(slot_b, direction)];
-        let Some(ex) = find_conflict(index, (a, fa), (b, fb), direction, &common) else {
-            continue;
-        };
-        out.push(
-            &CONFLICT,
-            &a.id,
-            field,
-            format!(
-                "{names} and give the same traffic different actions: {} -> {} {}/{} ({}) gets {} from {} {} but {} from {} {}; \
-                 upstream leaves the order of equal priorities undefined, so implementations may disagree (netpol evaluates {} first, by name). \
-                 Give them distinct priorities.",
-                engine.describe(ex.src),
-                engine.describe(ex.dst),
-                ex.protocol,
-                ex.port,
-                ex.direction.as_str(),
-                action_name(a.id.kind, ex.rule_a.action),
-                a.id.name,
-                rule_name(ex.rule_a.index, ex.rule_a.name.as_deref()),
-                action_name(b.id.kind, ex.rule_b.action),
-                b.id.name,
-                rule_name(ex.rule_b.index, ex.rule_b.name.as_deref()),
-                a.id.name,
-            ),
-        );
-        return;
+        if let Some(ex) = find_conflict(index, (a, fa), (b, fb), direction, &common) {
+            return Outcome::Conflict(common, ex);
+        }
     }
+    Outcome::Agree(common)
+}
+
+fn pair<'e>(
+    index: &Index<'e>,
+    footprints: &mut FxHashMap<(AdminSlot, Direction), Footprint<'e>>,
+    tier: AdminTier,
+    priority: u32,
+    (slot_a, a): (AdminSlot, &'e AdminPolicy),
+    (slot_b, b): (AdminSlot, &'e AdminPolicy),
+    out: &mut Findings,
+) {
+    let engine = index.engine;
+    let names = format!(
+        "{} and {} share priority {priority} in the {tier:?} tier",
+        a.id, b.id
+    );
+    let field = Some("spec.priority".to_owned());
+    let subjects = |slot: AdminSlot| index.admin_subjects[slot as usize].as_slice();
+    let outcome = examine(
+        index,
+        footprints,
+        (slot_a, a, subjects(slot_a)),
+        (slot_b, b, subjects(slot_b)),
+    );
+    let common = match outcome {
+        Outcome::Disjoint => {
+            out.push(
+                &SHARED,
+                &a.id,
+                field,
+                format!(
+                    "{names} but select no common pod in the given input, so their order does not matter there; distinct priorities would make the intended order explicit"
+                ),
+            );
+            return;
+        }
+        Outcome::Conflict(_, ex) => {
+            out.push(
+                &CONFLICT,
+                &a.id,
+                field,
+                format!(
+                    "{names} and give the same traffic different actions: {} -> {} {}/{} ({}) gets {} from {} {} but {} from {} {}; \
+                     upstream leaves the order of equal priorities undefined, so implementations may disagree (netpol evaluates {} first, by name). \
+                     Give them distinct priorities.",
+                    engine.describe(ex.src),
+                    engine.describe(ex.dst),
+                    ex.protocol,
+                    ex.port,
+                    ex.direction.as_str(),
+                    action_name(a.id.kind, ex.rule_a.action),
+                    a.id.name,
+                    rule_name(ex.rule_a.index, ex.rule_a.name.as_deref()),
+                    action_name(b.id.kind, ex.rule_b.action),
+                    b.id.name,
+                    rule_name(ex.rule_b.index, ex.rule_b.name.as_deref()),
+                    a.id.name,
+                ),
+            );
+            return;
+        }
+        Outcome::Agree(common) => common,
+    };
     let pods: usize = common
         .iter()
         .map(|id| engine.identities()[*id as usize].members.len())
         .sum();
     let example = engine
         .cluster
-        .pod(engine.identities()[*first as usize].representative)
+        .pod(engine.identities()[common[0] as usize].representative)
         .key();
     out.push(
         &SHARED,
@@ -152,6 +187,120 @@ fn pair<'e>(
              distinct priorities would make the intended order explicit"
         ),
     );
+}
+
+/// Another admin policy of the same tier and priority as the one asked about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PriorityClash {
+    pub other: PolicyRef,
+    pub tier: AdminTier,
+    pub priority: u32,
+    /// Pods both select, as `namespace/name`: a sample of at most [`SHARED_SAMPLE`].
+    pub shared_pods: Vec<String>,
+    pub shared_pod_count: usize,
+    /// A flow the two give different actions; `None` when they agree on every flow that
+    /// reaches them (or share no pod).
+    pub conflict: Option<ClashFlow>,
+}
+
+/// How many shared pods a [`PriorityClash`] names.
+pub const SHARED_SAMPLE: usize = 3;
+
+/// A flow two equal-priority policies disagree on, and the rules that disagree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClashFlow {
+    pub direction: Direction,
+    pub from: String,
+    pub to: String,
+    pub protocol: Protocol,
+    pub port: u16,
+    /// The action and rule (`rule 0 "name"`) of the policy asked about.
+    pub action: &'static str,
+    pub rule: String,
+    pub other_action: &'static str,
+    pub other_rule: String,
+}
+
+/// The admin policies sharing `id`'s tier and priority, each with what the two do together:
+/// the same analysis as lint's `priority-conflict`, for one policy, without linting the rest.
+/// Empty when `id` is not an admin policy with a priority in `engine`, or nothing shares it.
+pub fn conflicts_for(engine: &Engine, id: &PolicyRef) -> Vec<PriorityClash> {
+    match engine.admin_policies().find(|(_, p)| p.id == *id) {
+        Some((_, policy)) => conflicts_with(engine, policy),
+        None => Vec::new(),
+    }
+}
+
+/// Like [`conflicts_for`], for a policy that need not be in `engine` (one about to be
+/// created or replaced): a version of it in `engine` is not compared with it. That version
+/// must not be evaluated before the tie (a lower priority in the same tier), since it would
+/// then count among the policies that decide flows before the tie is reached; apply the
+/// change to the engine first in that case.
+pub fn conflicts_with(engine: &Engine, policy: &AdminPolicy) -> Vec<PriorityClash> {
+    let Some(priority) = policy.priority else {
+        return Vec::new();
+    };
+    let mut others: Vec<(AdminSlot, &AdminPolicy)> = engine
+        .admin_policies()
+        .filter(|(_, p)| p.id != policy.id && p.tier == policy.tier && p.priority == Some(priority))
+        .map(|(s, p)| (s, p.as_ref()))
+        .collect();
+    if others.is_empty() {
+        return Vec::new();
+    }
+    others.sort_by(|a, b| order_key(a.1).cmp(&order_key(b.1)));
+    let index = Index::new(engine);
+    let subjects = engine.selected_identities(&policy.subject);
+    // Footprints are keyed by slot; the policy asked about may have none.
+    const ASKED: AdminSlot = AdminSlot::MAX;
+    let mut footprints = FxHashMap::default();
+    let mut out = Vec::new();
+    for (other_slot, other) in others {
+        let outcome = examine(
+            &index,
+            &mut footprints,
+            (ASKED, policy, &subjects),
+            (
+                other_slot,
+                other,
+                &index.admin_subjects[other_slot as usize],
+            ),
+        );
+        let (common, conflict) = match outcome {
+            Outcome::Disjoint => (Vec::new(), None),
+            Outcome::Agree(common) => (common, None),
+            Outcome::Conflict(common, ex) => {
+                let flow = ClashFlow {
+                    direction: ex.direction,
+                    from: engine.describe(ex.src),
+                    to: engine.describe(ex.dst),
+                    protocol: ex.protocol,
+                    port: ex.port,
+                    action: action_name(policy.id.kind, ex.rule_a.action),
+                    rule: rule_name(ex.rule_a.index, ex.rule_a.name.as_deref()),
+                    other_action: action_name(other.id.kind, ex.rule_b.action),
+                    other_rule: rule_name(ex.rule_b.index, ex.rule_b.name.as_deref()),
+                };
+                (common, Some(flow))
+            }
+        };
+        let members = common
+            .iter()
+            .flat_map(|id| &engine.identities()[*id as usize].members);
+        out.push(PriorityClash {
+            other: other.id.clone(),
+            tier: policy.tier,
+            priority,
+            shared_pods: members
+                .clone()
+                .take(SHARED_SAMPLE)
+                .map(|pod| engine.cluster.pod(*pod).key())
+                .collect(),
+            shared_pod_count: members.count(),
+            conflict,
+        });
+    }
+    out
 }
 
 fn action_name(kind: PolicyKind, action: Action) -> &'static str {

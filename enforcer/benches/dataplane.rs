@@ -1,0 +1,241 @@
+//! Dataplane figures (printed, nothing asserted):
+//! 1. userspace decision time, packet bytes to verdict (`Shared::judge`, what each queue thread
+//!    runs between recv and verdict), with the 150,000-pod synthetic cluster loaded;
+//! 2. resident memory of that state;
+//! 3. as root, in the end-to-end test's topology: new TCP connections per second between two
+//!    pods on different nodes, without and then with one enforcer per node.
+//!
+//! `cargo bench -p netpol-enforcer --bench dataplane` (targets: p50 < 5 µs, p99 < 20 µs,
+//! < 256 MiB, connection rate ratio ≥ 0.7).
+
+#[path = "../tests/netns/agent.rs"]
+mod agent;
+#[path = "../tests/netns/enforcer.rs"]
+mod enforcer;
+#[path = "../tests/netns/tools.rs"]
+mod tools;
+#[path = "../tests/netns/topology.rs"]
+mod topology;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netpol_enforcer::decide::Snapshot;
+use netpol_enforcer::metrics::Metrics;
+use netpol_enforcer::verdict::Shared;
+use netpol_engine::State;
+use netpol_engine::synthetic::{Shape, generate};
+
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// An IPv4 TCP SYN-sized header pair: enough for the parser.
+fn tcp_packet(src: IpAddr, dst: IpAddr, port: u16) -> Vec<u8> {
+    let (IpAddr::V4(src), IpAddr::V4(dst)) = (src, dst) else {
+        return Vec::new();
+    };
+    let mut p = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+    p.extend(src.octets());
+    p.extend(dst.octets());
+    p.extend([0x9c, 0x40]);
+    p.extend(port.to_be_bytes());
+    p.extend([0; 16]);
+    p
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+fn decision_time() {
+    let before = rss_kib("VmRSS:");
+    let started = Instant::now();
+    let objects = generate(&Shape::large());
+    let mut state = State::new();
+    for located in objects {
+        state.insert_new(located);
+    }
+    let node = "node-00042";
+    let with_objects = rss_kib("VmRSS:");
+    let (snapshot, errors) = Snapshot::build(&state, node);
+    let with_both = rss_kib("VmRSS:");
+    drop(state);
+    let after = rss_kib("VmRSS:");
+    println!(
+        "state: {} pods, {} identities, {} local pods queued on {node}, built in {:?} ({} compile errors)",
+        snapshot.engine.cluster.pods.len(),
+        snapshot.engine.identities().len(),
+        snapshot.queued_addresses().len(),
+        started.elapsed(),
+        errors.len()
+    );
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "memory: resident {:.0} MiB once built and the raw objects dropped (the allocator keeps their pages); \
+         raw objects alone {:.0} MiB; building the engine on top of them added {:.0} MiB, an upper bound \
+         for the engine (process before: {:.0} MiB; target < 256 MiB)",
+        mib(after),
+        mib(with_objects.saturating_sub(before)),
+        mib(with_both.saturating_sub(with_objects)),
+        mib(before),
+    );
+
+    let pods = &snapshot.engine.cluster.pods;
+    let ip = |i: usize| pods[i].ips.first().copied();
+    let local: Vec<usize> = (0..pods.len())
+        .filter(|i| pods[*i].node.as_deref() == Some(node) && ip(*i).is_some())
+        .collect();
+    let all: Vec<usize> = (0..pods.len()).filter(|i| ip(*i).is_some()).collect();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let ports = [80, 443, 5432, 8080, 9090, 53];
+    let packets: Vec<Vec<u8>> = (0..200_000)
+        .map(|i| {
+            let (a, b) = (local[rng.below(local.len())], all[rng.below(all.len())]);
+            let (src, dst) = if i % 2 == 0 { (a, b) } else { (b, a) };
+            tcp_packet(
+                ip(src).unwrap(),
+                ip(dst).unwrap(),
+                ports[rng.below(ports.len())],
+            )
+        })
+        .collect();
+    let shared = Shared::new(snapshot, Arc::new(Metrics::default()), true);
+    for pass in ["first (verdict cache cold)", "second (verdict cache warm)"] {
+        let mut times = Vec::with_capacity(packets.len());
+        let mut dropped = 0;
+        for bytes in &packets {
+            let start = Instant::now();
+            let accept = shared.judge(bytes, start);
+            times.push(start.elapsed());
+            dropped += usize::from(!accept);
+        }
+        times.sort();
+        println!(
+            "decision time, {pass} pass over {} packets between local and random pods ({dropped} dropped): p50 {:?}, p99 {:?}, max {:?} (targets p50 < 5 µs, p99 < 20 µs)",
+            times.len(),
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            times.last().unwrap()
+        );
+    }
+}
+
+fn connection_rate() -> anyhow::Result<()> {
+    const CLUSTER: &str = include_str!("../tests/netns/cluster.yaml");
+    const POLICIES: &str = include_str!("../tests/netns/bench-policies.yaml");
+    let (web, db) = (
+        std::net::Ipv4Addr::new(10, 251, 1, 2),
+        std::net::Ipv4Addr::new(10, 251, 2, 2),
+    );
+    let topology = topology::build(
+        &topology::prefix("b"),
+        2,
+        &[("shop/web".into(), 0, web), ("shop/db".into(), 1, db)],
+    )?;
+    let dir = std::env::temp_dir().join(topology::prefix("bench-state-"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("cluster.yaml"), CLUSTER)?;
+    std::fs::write(dir.join("policies.yaml"), POLICIES)?;
+    let result = (|| -> anyhow::Result<()> {
+        let mut client = agent::Agent::start(&topology.pods[0].netns.name)?;
+        let server = agent::Agent::start(&topology.pods[1].netns.name)?;
+        println!(
+            "SCTP sockets in this kernel: {}",
+            client.sctp && server.sctp
+        );
+        let window = Duration::from_secs(2);
+        let rate = |client: &mut agent::Agent, parallel: usize| -> anyhow::Result<f64> {
+            let rest = format!("{db} 7070 {} {parallel}", window.as_millis());
+            let answer = client.ask("rate", &rest, window + Duration::from_secs(10))?;
+            Ok(answer.parse::<f64>()? / window.as_secs_f64())
+        };
+        rate(&mut client, 1)?; // warm up ARP and caches
+        // Conntrack alone (as on any node running kube-proxy): the fair baseline.
+        let conntrack_only = |on: bool| -> anyhow::Result<()> {
+            for node in &topology.nodes {
+                let verb = if on { "-A" } else { "-D" };
+                let rule = [
+                    "FORWARD",
+                    "-m",
+                    "conntrack",
+                    "--ctstate",
+                    "NEW",
+                    "-j",
+                    "ACCEPT",
+                ];
+                let mut args = vec!["netns", "exec", node.name.as_str(), "iptables", "-w", verb];
+                args.extend(rule);
+                topology::sh("ip", &args)?;
+            }
+            Ok(())
+        };
+        for parallel in [1, 4] {
+            // Alternate the setups, so that load from other work on the machine hits each.
+            let mut figures: [Vec<f64>; 3] = Default::default();
+            for _ in 0..3 {
+                figures[0].push(rate(&mut client, parallel)?);
+                conntrack_only(true)?;
+                figures[1].push(rate(&mut client, parallel)?);
+                conntrack_only(false)?;
+                let mut enforcers = Vec::new();
+                for (i, node) in ["n1", "n2"].iter().enumerate() {
+                    let log = dir.join(format!("{node}.log"));
+                    let netns = &topology.nodes[i].name;
+                    enforcers.push(enforcer::Enforcer::start(netns, node, &dir, log)?);
+                }
+                figures[2].push(rate(&mut client, parallel)?);
+                for mut enforcer in enforcers {
+                    enforcer.stop()?;
+                    let denials = enforcer.log_text().matches("\"denied\"").count();
+                    if denials > 0 {
+                        println!(
+                            "unexpected denials in {}: {denials}",
+                            enforcer.log.display()
+                        );
+                    }
+                }
+            }
+            let [bare, conntrack, with] = figures.map(|mut v| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            });
+            println!(
+                "new TCP connections/s web (n1) -> db (n2), {parallel} connector(s), median of 3: no netfilter {bare:.0}, conntrack only {conntrack:.0}, enforcer (queued at both nodes) {with:.0}; ratio {:.2} to no netfilter, {:.2} to conntrack only (target >= 0.7)",
+                with / bare,
+                with / conntrack
+            );
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(topology);
+    result
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; anything else is a filter we ignore.
+    decision_time();
+    if tools::ready("connection-rate bench")
+        && let Err(error) = connection_rate()
+    {
+        println!("connection-rate bench failed: {error:#}");
+    }
+}

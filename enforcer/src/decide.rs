@@ -1,0 +1,154 @@
+//! One node's view of the cluster: the engine, a verdict cache, and which pods are local.
+//! Egress is decided here for local sources and ingress for local destinations, so that each
+//! direction is decided exactly once, at the node of the pod it protects.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use netpol_engine::compile::CompileError;
+use netpol_engine::eval::Decider;
+use netpol_engine::{Decision, Endpoint, Engine, Flow, Protocol, State, VerdictCache};
+use rustc_hash::FxHashSet;
+
+use crate::packet::{Packet, Transport};
+
+/// Distinct flows remembered per engine before the cache starts over.
+const CACHE_CAPACITY: usize = 1 << 16;
+
+/// The flows that decide a packet. Policies speak only of TCP, UDP and SCTP: a packet of
+/// another protocol (ICMP) can only be matched by rules without ports, which the engine cannot
+/// ask directly; it is allowed when all three protocols are allowed at port 0 (no port rule
+/// names 0), which is exact for allow rules and strict for protocol-only admin denies.
+pub fn flows(packet: &Packet) -> Vec<Flow> {
+    let flow = |protocol, port| Flow {
+        src: Endpoint::Address(packet.src),
+        dst: Endpoint::Address(packet.dst),
+        protocol,
+        port,
+    };
+    let protocol = match packet.transport {
+        Transport::Tcp => Some(Protocol::Tcp),
+        Transport::Udp => Some(Protocol::Udp),
+        Transport::Sctp => Some(Protocol::Sctp),
+        _ => None,
+    };
+    match (protocol, packet.dst_port) {
+        (Some(protocol), Some(port)) => vec![flow(protocol, port)],
+        _ => Protocol::ALL.iter().map(|p| flow(*p, 0)).collect(),
+    }
+}
+
+/// Which direction refused a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Egress(Decider),
+    Ingress(Decider),
+}
+
+/// The verdict on one packet, with what decided it when it was denied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub allowed: bool,
+    pub refusal: Option<(Refusal, Decision)>,
+}
+
+impl Outcome {
+    const ALLOW: Self = Self {
+        allowed: true,
+        refusal: None,
+    };
+}
+
+#[derive(Debug)]
+pub struct Snapshot {
+    pub engine: Engine,
+    cache: VerdictCache,
+    /// Addresses of this node's pods (not host-network).
+    local: FxHashSet<IpAddr>,
+    /// Local pod addresses that some policy selects: only their new connections are queued.
+    selected: BTreeSet<IpAddr>,
+}
+
+impl Snapshot {
+    /// Builds the engine for `state` as seen from node `node`.
+    pub fn build(state: &State, node: &str) -> (Self, Vec<CompileError>) {
+        let build = Engine::build(state);
+        (Self::new(build.engine, node), build.errors)
+    }
+
+    pub fn new(engine: Engine, node: &str) -> Self {
+        let mut local = FxHashSet::default();
+        let mut selected = BTreeSet::new();
+        for (id, pod) in engine.cluster.pods.iter().enumerate() {
+            if pod.host_network || pod.template || pod.node.as_deref() != Some(node) {
+                continue;
+            }
+            let applied = engine.applied(engine.identity_of(id as u32));
+            let is_selected = !applied.admin.is_empty() || !applied.netpols.is_empty();
+            for ip in &pod.ips {
+                local.insert(*ip);
+                if is_selected {
+                    selected.insert(*ip);
+                }
+            }
+        }
+        Self {
+            engine,
+            cache: VerdictCache::new(CACHE_CAPACITY),
+            local,
+            selected,
+        }
+    }
+
+    /// Local pod addresses whose new connections must be queued.
+    pub fn queued_addresses(&self) -> &BTreeSet<IpAddr> {
+        &self.selected
+    }
+
+    pub fn is_local(&self, ip: &IpAddr) -> bool {
+        self.local.contains(ip)
+    }
+
+    /// Decides a packet: egress when the source is local, ingress when the destination is.
+    pub fn decide(&self, packet: &Packet) -> Outcome {
+        let (egress_here, ingress_here) = (self.is_local(&packet.src), self.is_local(&packet.dst));
+        if !egress_here && !ingress_here {
+            return Outcome::ALLOW;
+        }
+        for flow in flows(packet) {
+            let decision = self.cache.decide(&self.engine, &flow);
+            let refusal = if egress_here && !decision.egress.allowed {
+                Some(Refusal::Egress(decision.egress.decider))
+            } else if ingress_here && !decision.ingress.allowed {
+                Some(Refusal::Ingress(decision.ingress.decider))
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                return Outcome {
+                    allowed: false,
+                    refusal: Some((refusal, decision)),
+                };
+            }
+        }
+        Outcome::ALLOW
+    }
+
+    /// Names the policy and rule that denied, for the deny log.
+    pub fn describe_refusal(&self, refusal: Refusal, decision: &Decision) -> String {
+        let (direction, decider, admin_rule) = match refusal {
+            Refusal::Egress(d) => ("egress", d, decision.egress.admin_rule),
+            Refusal::Ingress(d) => ("ingress", d, decision.ingress.admin_rule),
+        };
+        match admin_rule {
+            Some((slot, rule)) => {
+                let policy = self.engine.admin_policy(slot);
+                format!("{direction} denied by {} rule {rule}", policy.id)
+            }
+            None => format!("{direction} denied ({decider:?}: no rule allows it)"),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,133 @@
+use std::net::IpAddr;
+
+use netpol_engine::{State, read_str};
+
+use super::*;
+
+/// Two nodes; `web` (10.0.1.2) and `db` (10.0.1.3) on node-a, `api` (10.0.2.2) on node-b.
+/// `db` accepts ingress only from `api` on TCP 5432; `web` may not send egress except DNS.
+const CLUSTER: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-a}
+status: {addresses: [{type: InternalIP, address: 192.168.0.1}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-b}
+status: {addresses: [{type: InternalIP, address: 192.168.0.2}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {nodeName: node-a, containers: [{name: c, image: i}]}
+status: {podIP: 10.0.1.2, podIPs: [{ip: 10.0.1.2}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: shop, labels: {app: db}}
+spec: {nodeName: node-a, containers: [{name: c, image: i}]}
+status: {podIP: 10.0.1.3, podIPs: [{ip: 10.0.1.3}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api, namespace: shop, labels: {app: api}}
+spec: {nodeName: node-b, containers: [{name: c, image: i}]}
+status: {podIP: 10.0.2.2, podIPs: [{ip: 10.0.2.2}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: api}}}], ports: [{port: 5432}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress: [{ports: [{port: 53, protocol: UDP}]}]
+"#;
+
+pub(crate) fn snapshot(node: &str) -> Snapshot {
+    let loaded = read_str("cluster.yaml", CLUSTER, "default");
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let (snapshot, errors) = Snapshot::build(&State::from_loaded(&loaded), node);
+    assert!(errors.is_empty(), "{errors:?}");
+    snapshot
+}
+
+fn packet(src: &str, dst: &str, transport: Transport, port: Option<u16>) -> Packet {
+    Packet {
+        src: src.parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        transport,
+        dst_port: port,
+    }
+}
+
+#[test]
+fn decides_each_direction_at_its_own_node() {
+    let (a, b) = (snapshot("node-a"), snapshot("node-b"));
+    use Transport::*;
+    #[rustfmt::skip]
+    let cases = [
+        ("api to db: ingress allowed at node-a", "10.0.2.2", "10.0.1.3", Tcp, Some(5432), true, true),
+        ("api to db, wrong port: denied at db's node only", "10.0.2.2", "10.0.1.3", Tcp, Some(80), false, true),
+        ("web to db, same node: denied", "10.0.1.2", "10.0.1.3", Tcp, Some(5432), false, true),
+        ("web to api: egress denied at web's node", "10.0.1.2", "10.0.2.2", Tcp, Some(80), false, true),
+        ("web DNS over UDP: allowed", "10.0.1.2", "10.0.2.2", Udp, Some(53), true, true),
+        ("web DNS over TCP: denied", "10.0.1.2", "10.0.2.2", Tcp, Some(53), false, true),
+        ("api to web: web has no ingress policy", "10.0.2.2", "10.0.1.2", Tcp, Some(80), true, true),
+        ("node-a to db: its own node is always allowed in", "192.168.0.1", "10.0.1.3", Tcp, Some(80), true, true),
+        ("node-b to db: denied", "192.168.0.2", "10.0.1.3", Tcp, Some(80), false, true),
+        ("ICMP to db: no portless rule allows it", "10.0.2.2", "10.0.1.3", Icmp, None, false, true),
+        ("outside to outside: not ours", "203.0.113.1", "203.0.113.2", Tcp, Some(80), true, true),
+    ];
+    for (message, src, dst, transport, port, at_a, at_b) in cases {
+        let p = packet(src, dst, transport, port);
+        assert_eq!(a.decide(&p).allowed, at_a, "node-a: {message}");
+        assert_eq!(b.decide(&p).allowed, at_b, "node-b: {message}");
+    }
+}
+
+#[test]
+fn queues_only_local_selected_pods() {
+    let ips = |s: &Snapshot| {
+        s.queued_addresses()
+            .iter()
+            .map(IpAddr::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ips(&snapshot("node-a")), ["10.0.1.2", "10.0.1.3"]);
+    assert!(
+        ips(&snapshot("node-b")).is_empty(),
+        "api is selected by no policy"
+    );
+}
+
+#[test]
+fn names_the_denying_rule() {
+    let a = snapshot("node-a");
+    let outcome = a.decide(&packet("10.0.1.2", "10.0.2.2", Transport::Tcp, Some(80)));
+    let (refusal, decision) = outcome.refusal.expect("denied");
+    assert_eq!(refusal, Refusal::Egress(Decider::NetworkPolicy));
+    assert_eq!(
+        a.describe_refusal(refusal, &decision),
+        "egress denied (NetworkPolicy: no rule allows it)"
+    );
+}
+
+#[test]
+fn non_port_protocols_check_every_protocol() {
+    let p = packet("10.0.0.1", "10.0.0.2", Transport::Icmp, None);
+    let flows = flows(&p);
+    assert_eq!(flows.len(), 3);
+    assert!(flows.iter().all(|f| f.port == 0));
+}

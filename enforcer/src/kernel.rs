@@ -1,0 +1,103 @@
+//! The kernel seam: everything the enforcer asks of the kernel (queue rules, conntrack) goes
+//! through `Kernel`, so that the rest is tested with `fake::FakeKernel`. The real backends shell
+//! out to the standard tools (`iptables-restore`, `nft`, `conntrack`): no unsafe code and the
+//! same behaviour an administrator gets by hand.
+
+mod command;
+pub mod conntrack;
+pub mod fake;
+pub mod iptables;
+pub mod nftables;
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+pub use conntrack::Connection;
+
+/// The queues packets are spread over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Queues {
+    pub first: u16,
+    pub count: u16,
+}
+
+impl Queues {
+    pub fn numbers(self) -> impl Iterator<Item = u16> {
+        self.first..self.first.saturating_add(self.count)
+    }
+
+    pub fn last(self) -> u16 {
+        self.first.saturating_add(self.count.max(1) - 1)
+    }
+}
+
+/// What the rules must do: queue the first packet of each new connection from or to these
+/// addresses (the local pods that some policy selects).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleSet {
+    pub queues: Queues,
+    /// With no reader or a full queue the kernel accepts (fail-open) or drops (fail-closed).
+    pub fail_open: bool,
+    pub addresses: BTreeSet<IpAddr>,
+}
+
+/// Which rule backend is in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Nftables,
+    Iptables,
+    Fake,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Nftables => "nftables",
+            Self::Iptables => "iptables",
+            Self::Fake => "fake",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{program} failed ({status}): {stderr}")]
+    Failed {
+        program: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+/// Everything asked of the kernel.
+pub trait Kernel: Send + Sync {
+    fn backend(&self) -> Backend;
+    /// Replaces the enforcer's rules with `rules`, atomically per address family.
+    fn install(&self, rules: &RuleSet) -> Result<(), KernelError>;
+    /// Removes every rule and chain the enforcer created.
+    fn remove(&self) -> Result<(), KernelError>;
+    /// The connections the kernel tracks (original direction).
+    fn connections(&self) -> Result<Vec<Connection>, KernelError>;
+    /// Forgets connections, so that the next packet of each is new again and gets queued.
+    fn forget(&self, connections: &[Connection]) -> Result<(), KernelError>;
+}
+
+/// Picks the backend the kernel supports: nftables when it has the `queue` statement, else
+/// iptables with the `NFQUEUE` target. The reason is returned to be logged.
+pub fn detect() -> (Box<dyn Kernel>, String) {
+    match nftables::probe() {
+        Ok(()) => (
+            Box::new(nftables::Nftables),
+            "the kernel supports the nftables queue statement".into(),
+        ),
+        Err(why) => (
+            Box::new(iptables::Iptables),
+            format!("nftables queue unavailable ({why}); using iptables NFQUEUE"),
+        ),
+    }
+}

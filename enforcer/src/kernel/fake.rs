@@ -1,0 +1,49 @@
+//! A kernel for unit tests: records rule installs and keeps a conntrack table in memory.
+
+use std::sync::Mutex;
+
+use super::{Backend, Connection, Kernel, KernelError, RuleSet};
+
+#[derive(Debug, Default)]
+pub struct FakeKernel {
+    pub installed: Mutex<Vec<RuleSet>>,
+    pub removed: Mutex<usize>,
+    pub connections: Mutex<Vec<Connection>>,
+    pub forgotten: Mutex<Vec<Connection>>,
+}
+
+impl FakeKernel {
+    /// The rules in force: the last install, unless removed since.
+    pub fn current(&self) -> Option<RuleSet> {
+        self.installed.lock().expect("lock").last().cloned()
+    }
+}
+
+impl Kernel for FakeKernel {
+    fn backend(&self) -> Backend {
+        Backend::Fake
+    }
+
+    fn install(&self, rules: &RuleSet) -> Result<(), KernelError> {
+        self.installed.lock().expect("lock").push(rules.clone());
+        Ok(())
+    }
+
+    fn remove(&self) -> Result<(), KernelError> {
+        *self.removed.lock().expect("lock") += 1;
+        Ok(())
+    }
+
+    fn connections(&self) -> Result<Vec<Connection>, KernelError> {
+        Ok(self.connections.lock().expect("lock").clone())
+    }
+
+    fn forget(&self, connections: &[Connection]) -> Result<(), KernelError> {
+        self.connections
+            .lock()
+            .expect("lock")
+            .retain(|c| !connections.contains(c));
+        self.forgotten.lock().expect("lock").extend(connections);
+        Ok(())
+    }
+}

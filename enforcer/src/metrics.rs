@@ -1,0 +1,205 @@
+//! Prometheus metrics (`netpol_enforcer_` prefix) and the small HTTP endpoint serving them with
+//! `/healthz`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    /// `accept` or `drop`.
+    pub action: &'static str,
+    /// `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `other` or `unparsed`.
+    pub protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub queue: String,
+    /// `kernel` (queue full) or `user` (netlink delivery failed).
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok` or `error`.
+    pub result: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub verdicts: Family<VerdictLabels, Counter>,
+    pub decision_seconds: Histogram,
+    pub queue_drops: Family<QueueLabels, Gauge>,
+    pub rule_syncs: Family<ResultLabels, Counter>,
+    pub connections_cut: Counter,
+    pub ready: AtomicBool,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("netpol_enforcer");
+        let verdicts = Family::<VerdictLabels, Counter>::default();
+        // 0.5 µs to about 4 ms.
+        let decision_seconds = Histogram::new(exponential_buckets(0.5e-6, 2.0, 14));
+        let queue_drops = Family::<QueueLabels, Gauge>::default();
+        let rule_syncs = Family::<ResultLabels, Counter>::default();
+        let connections_cut = Counter::default();
+        registry.register("verdicts", "Packets decided", verdicts.clone());
+        registry.register(
+            "decision_seconds",
+            "Time from packet read to verdict",
+            decision_seconds.clone(),
+        );
+        registry.register(
+            "queue_dropped",
+            "Packets the kernel dropped from a queue (/proc/net/netfilter/nfnetlink_queue)",
+            queue_drops.clone(),
+        );
+        registry.register("rule_syncs", "Rule installs", rule_syncs.clone());
+        registry.register(
+            "connections_cut",
+            "Conntrack entries removed because a policy change denies them",
+            connections_cut.clone(),
+        );
+        Self {
+            registry,
+            verdicts,
+            decision_seconds,
+            queue_drops,
+            rule_syncs,
+            connections_cut,
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Parses /proc/net/netfilter/nfnetlink_queue: queue number, peer port id, queue length, copy
+/// mode, copy range, queue-full drops, user drops, last id, 1.
+pub fn parse_queue_stats(text: &str) -> Vec<(u16, i64, i64)> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            Some((
+                f.first()?.parse().ok()?,
+                f.get(5)?.parse().ok()?,
+                f.get(6)?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+impl Metrics {
+    fn refresh_queue_stats(&self) {
+        let text =
+            std::fs::read_to_string("/proc/net/netfilter/nfnetlink_queue").unwrap_or_default();
+        for (queue, kernel, user) in parse_queue_stats(&text) {
+            for (reason, value) in [("kernel", kernel), ("user", user)] {
+                let labels = QueueLabels {
+                    queue: queue.to_string(),
+                    reason,
+                };
+                self.queue_drops.get_or_create(&labels).set(value);
+            }
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        self.refresh_queue_stats();
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Serves `/metrics` and `/healthz` (200 once rules are installed and queues read) on a thread.
+pub fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = respond(stream, &metrics);
+            }
+        })?;
+    Ok(bound)
+}
+
+fn respond(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut reader = BufReader::new(&stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    // Read the headers too: closing with unread input would reset the connection.
+    let mut header = String::new();
+    while reader.read_line(&mut header)? > 2 {
+        header.clear();
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let (status, kind, body) = match path {
+        "/metrics" => (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.encode(),
+        ),
+        "/healthz" if metrics.ready.load(Ordering::Relaxed) => {
+            ("200 OK", "text/plain", "ok\n".into())
+        }
+        "/healthz" => ("503 Service Unavailable", "text/plain", "starting\n".into()),
+        _ => ("404 Not Found", "text/plain", "not found\n".into()),
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_queue_drops() {
+        let text = "    0  12345     0 2 65531     3     4       17  1\n    1  -4000     0 2   256     0     0        0  1\n";
+        assert_eq!(parse_queue_stats(text), [(0, 3, 4), (1, 0, 0)]);
+    }
+
+    #[test]
+    fn encodes_with_prefix() {
+        let metrics = Metrics::default();
+        metrics
+            .verdicts
+            .get_or_create(&VerdictLabels {
+                action: "drop",
+                protocol: "tcp",
+            })
+            .inc();
+        metrics.decision_seconds.observe(3e-6);
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"netpol_enforcer_verdicts_total{action="drop",protocol="tcp"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("netpol_enforcer_decision_seconds_bucket"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The verdict loop: one blocking thread per queue reads a packet, decides it with the current
+//! snapshot and accepts or drops it (silently: no reset, no ICMP).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use nfq::{Queue, Verdict};
+
+use crate::decide::Snapshot;
+use crate::metrics::{Metrics, VerdictLabels};
+use crate::packet::{self, COPY_RANGE};
+
+/// What every queue thread shares.
+#[derive(Debug)]
+pub struct Shared {
+    snapshot: RwLock<Arc<Snapshot>>,
+    pub metrics: Arc<Metrics>,
+    /// Verdict for packets that cannot be read: accept when failing open.
+    pub fail_open: bool,
+    pub deny_log: Option<RateLimit>,
+}
+
+impl Shared {
+    pub fn new(snapshot: Snapshot, metrics: Arc<Metrics>, fail_open: bool) -> Self {
+        Self {
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            metrics,
+            fail_open,
+            deny_log: None,
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().expect("snapshot lock").clone()
+    }
+
+    pub fn replace(&self, snapshot: Arc<Snapshot>) {
+        *self.snapshot.write().expect("snapshot lock") = snapshot;
+    }
+
+    /// Decides one packet's bytes and records the verdict; true to accept.
+    pub fn judge(&self, bytes: &[u8], started: Instant) -> bool {
+        let (allowed, protocol) = match packet::parse(bytes) {
+            Ok(packet) => {
+                let snapshot = self.snapshot();
+                let outcome = snapshot.decide(&packet);
+                if let (Some((refusal, decision)), Some(limit)) = (outcome.refusal, &self.deny_log)
+                    && limit.admit()
+                {
+                    tracing::info!(
+                        src = %packet.src,
+                        dst = %packet.dst,
+                        protocol = packet.transport.label(),
+                        port = packet.dst_port,
+                        reason = %snapshot.describe_refusal(refusal, &decision),
+                        "denied"
+                    );
+                }
+                (outcome.allowed, packet.transport.label())
+            }
+            Err(error) => {
+                tracing::debug!(%error, "unreadable packet");
+                (self.fail_open, "unparsed")
+            }
+        };
+        let action = if allowed { "accept" } else { "drop" };
+        self.metrics
+            .verdicts
+            .get_or_create(&VerdictLabels { action, protocol })
+            .inc();
+        self.metrics
+            .decision_seconds
+            .observe(started.elapsed().as_secs_f64());
+        allowed
+    }
+}
+
+/// At most `per_second` log lines per second.
+#[derive(Debug)]
+pub struct RateLimit {
+    per_second: u64,
+    /// Current second in the high 32 bits, lines logged in it in the low 32.
+    window: AtomicU64,
+}
+
+impl RateLimit {
+    pub fn new(per_second: u32) -> Self {
+        Self {
+            per_second: u64::from(per_second),
+            window: AtomicU64::new(0),
+        }
+    }
+
+    pub fn admit(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            & 0xffff_ffff;
+        let mut current = self.window.load(Ordering::Relaxed);
+        loop {
+            let (second, count) = (current >> 32, current & 0xffff_ffff);
+            let next = if second == now {
+                if count >= self.per_second {
+                    return false;
+                }
+                current + 1
+            } else {
+                (now << 32) | 1
+            };
+            match self
+                .window
+                .compare_exchange(current, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+/// Binds queue `number` (so that errors show at start) and spawns its reader thread.
+pub fn spawn(number: u16, shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let mut queue = Queue::open()?;
+    queue.bind(number)?;
+    queue.set_copy_range(number, COPY_RANGE)?;
+    queue.set_queue_max_len(number, 4096)?;
+    // A full queue accepts instead of dropping when failing open.
+    queue.set_fail_open(number, shared.fail_open)?;
+    std::thread::Builder::new()
+        .name(format!("queue-{number}"))
+        .spawn(move || {
+            let span = tracing::info_span!("queue", number);
+            let _entered = span.enter();
+            read_loop(queue, &shared);
+        })
+}
+
+fn read_loop(mut queue: Queue, shared: &Shared) {
+    loop {
+        let mut message = match queue.recv() {
+            Ok(message) => message,
+            // ENOBUFS: the socket overflowed and packets were lost (counted by the kernel).
+            Err(error) if error.raw_os_error() == Some(105) => continue,
+            Err(error) => {
+                tracing::error!(%error, "queue read failed");
+                return;
+            }
+        };
+        let started = Instant::now();
+        let accept = shared.judge(message.get_payload(), started);
+        message.set_verdict(if accept {
+            Verdict::Accept
+        } else {
+            Verdict::Drop
+        });
+        if let Err(error) = queue.verdict(message) {
+            tracing::warn!(%error, "verdict failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_caps_each_second() {
+        let limit = RateLimit::new(3);
+        let admitted = (0..10).filter(|_| limit.admit()).count();
+        // The loop may straddle a second boundary.
+        assert!((3..=6).contains(&admitted), "{admitted}");
+    }
+}

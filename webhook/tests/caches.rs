@@ -1,0 +1,200 @@
+//! The store fed with watch events, as the watchers feed it, without a cluster.
+
+mod common;
+
+use k8s_openapi::api::core::v1::{Container, ContainerPort, Namespace, Pod, PodSpec, PodStatus};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
+use kube::runtime::watcher::Event;
+use netpol_engine::api::v1alpha1::AdminNetworkPolicy;
+use netpol_engine::load::{Object, ObjectKind};
+use netpol_engine::{Endpoint, Flow, Protocol};
+use netpol_webhook::Store;
+use netpol_webhook::caches::Feed;
+
+fn meta(namespace: Option<&str>, name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: namespace.map(Into::into),
+        labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        managed_fields: Some(vec![ManagedFieldsEntry::default()]),
+        annotations: Some([("big".to_string(), "x".repeat(1000))].into()),
+        ..ObjectMeta::default()
+    }
+}
+
+fn mk_pod(ns: &str, name: &str, app: &str, ip: &str) -> Pod {
+    Pod {
+        metadata: meta(Some(ns), name, &[("app", app)]),
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "main".into(),
+                image: Some("registry.example/app:1".into()),
+                ports: Some(vec![ContainerPort {
+                    container_port: 8080,
+                    name: Some("http".into()),
+                    ..ContainerPort::default()
+                }]),
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        }),
+        status: Some(PodStatus {
+            pod_ip: Some(ip.into()),
+            message: Some("running".into()),
+            ..PodStatus::default()
+        }),
+    }
+}
+
+fn mk_ns(name: &str) -> Namespace {
+    Namespace {
+        metadata: meta(None, name, &[]),
+        ..Namespace::default()
+    }
+}
+
+fn deny_all(ns: &str) -> NetworkPolicy {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "deny-all", "namespace": ns},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}
+    }))
+    .unwrap()
+}
+
+fn web_to_api(store: &Store) -> bool {
+    let engine = store.engine();
+    let pod = |name| {
+        Endpoint::Pod(
+            engine
+                .cluster
+                .pod_by_name("shop", name)
+                .expect("pod cached"),
+        )
+    };
+    engine
+        .decide(&Flow {
+            src: pod("web"),
+            dst: pod("api"),
+            protocol: Protocol::Tcp,
+            port: 8080,
+        })
+        .allowed
+}
+
+#[test]
+fn relist_then_events() {
+    let mut store = Store::default();
+    let mut namespaces = Feed::<Namespace>::default();
+    let mut pods = Feed::<Pod>::default();
+    let mut netpols = Feed::<NetworkPolicy>::default();
+
+    for event in [
+        Event::Init,
+        Event::InitApply(mk_ns("shop")),
+        Event::InitDone,
+    ] {
+        namespaces.handle(event, &mut store);
+    }
+    assert!(!pods.handle(Event::Init, &mut store));
+    for pod in [
+        mk_pod("shop", "web", "web", "10.0.0.1"),
+        mk_pod("shop", "api", "api", "10.0.0.2"),
+    ] {
+        // Objects of a re-list are buffered without the store.
+        assert!(pods.buffer(Event::InitApply(pod)).is_none());
+    }
+    assert!(
+        pods.handle(Event::InitDone, &mut store),
+        "a completed list says so"
+    );
+    assert!(store.is_stale(), "endpoints changed: a rebuild is due");
+    assert!(store.refresh());
+    assert!(!store.refresh(), "nothing more to rebuild");
+    assert_eq!(store.sizes().pods, 2);
+    assert!(web_to_api(&store), "no policy yet");
+
+    // Objects are trimmed on arrival.
+    let cached = store
+        .state()
+        .of_kind(ObjectKind::Pod)
+        .next()
+        .map(|l| l.object.clone());
+    let Some(Object::Pod(pod)) = cached else {
+        panic!("a pod")
+    };
+    assert!(pod.metadata.managed_fields.is_none() && pod.metadata.annotations.is_none());
+    let spec = pod.spec.as_ref().unwrap();
+    assert!(spec.containers[0].image.is_none());
+    assert!(spec.containers[0].ports.is_some(), "named ports are kept");
+    assert_eq!(pod.status.as_ref().unwrap().message, None);
+
+    // A policy event takes effect at once, without a rebuild.
+    netpols.handle(Event::Apply(deny_all("shop")), &mut store);
+    assert!(!store.is_stale());
+    assert!(!web_to_api(&store), "deny-all applied");
+    netpols.handle(Event::Delete(deny_all("shop")), &mut store);
+    assert!(web_to_api(&store), "deny-all deleted");
+
+    // A pod deleted and the store rebuilt.
+    pods.handle(
+        Event::Delete(mk_pod("shop", "api", "api", "10.0.0.2")),
+        &mut store,
+    );
+    assert!(store.refresh());
+    assert_eq!(store.sizes().pods, 1);
+
+    // A re-list replaces the kind: objects missing from it are gone.
+    for event in [
+        Event::Init,
+        Event::InitApply(mk_pod("shop", "db", "db", "10.0.0.3")),
+        Event::InitDone,
+    ] {
+        if let Some(event) = pods.buffer(event) {
+            pods.handle(event, &mut store);
+        }
+    }
+    store.refresh();
+    let engine = store.engine();
+    assert!(engine.cluster.pod_by_name("shop", "web").is_none());
+    assert!(engine.cluster.pod_by_name("shop", "db").is_some());
+}
+
+#[test]
+fn policy_changes_during_a_rebuild_are_kept() {
+    let mut store = Store::new(common::cluster());
+    store.apply(netpol_engine::load::Located {
+        origin: Default::default(),
+        object: Object::Pod(Box::new(mk_pod("shop", "web", "web", "10.1.0.9"))),
+    });
+    let state = store.begin_rebuild().expect("stale after a pod event");
+    // While the engine is being built from `state`, a policy arrives.
+    let mut netpols = Feed::<NetworkPolicy>::default();
+    netpols.handle(Event::Apply(deny_all("shop")), &mut store);
+    let mut anps = Feed::<AdminNetworkPolicy>::default();
+    let anp: AdminNetworkPolicy = serde_yaml_ng::from_str(
+        "{apiVersion: policy.networking.k8s.io/v1alpha1, kind: AdminNetworkPolicy, metadata: {name: shop-guard}, spec: {priority: 10, subject: {namespaces: {}}}}",
+    )
+    .unwrap();
+    anps.handle(Event::Delete(anp), &mut store);
+    store.finish_rebuild(netpol_engine::Engine::build(&state).engine);
+    let engine = store.engine();
+    let ids: Vec<String> = engine
+        .network_policies()
+        .map(|(_, p)| p.id.to_string())
+        .collect();
+    assert!(
+        ids.contains(&"NetworkPolicy shop/deny-all".to_string()),
+        "{ids:?}"
+    );
+    assert_eq!(
+        engine.admin_policies().count(),
+        0,
+        "the deleted ANP stays deleted"
+    );
+}
