@@ -1,7 +1,8 @@
 //! Dataplane figures (printed, nothing asserted):
 //! 1. userspace decision time, packet bytes to verdict (`Shared::judge`, what each queue thread
 //!    runs between recv and verdict), with the 150,000-pod synthetic cluster loaded;
-//! 2. resident memory of that state;
+//! 2. resident memory of that state: of the `netpol-enforcer` process itself (`--dry-run`)
+//!    reading it from a state directory, and of the in-process engine;
 //! 3. as root, in the end-to-end test's topology: new TCP connections per second between two
 //!    pods on different nodes, without and then with one enforcer per node.
 //!
@@ -25,6 +26,7 @@ use netpol_enforcer::decide::Snapshot;
 use netpol_enforcer::metrics::Metrics;
 use netpol_enforcer::verdict::Shared;
 use netpol_engine::State;
+use netpol_engine::load::{Located, Object};
 use netpol_engine::synthetic::{Shape, generate};
 
 fn rss_kib(field: &str) -> u64 {
@@ -69,6 +71,9 @@ fn decision_time() {
     let before = rss_kib("VmRSS:");
     let started = Instant::now();
     let objects = generate(&Shape::large());
+    if let Err(error) = enforcer_memory(&objects) {
+        println!("enforcer memory: failed: {error:#}");
+    }
     let mut state = State::new();
     for located in objects {
         state.insert_new(located);
@@ -136,6 +141,56 @@ fn decision_time() {
             times.last().unwrap()
         );
     }
+}
+
+/// Writes the state as JSON lists of 5,000 objects and has the enforcer binary load it with
+/// `--dry-run`; prints the figures it logs (its resident memory once loaded, and its peak).
+fn enforcer_memory(objects: &[Located]) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("netpol-bench-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = (|| -> anyhow::Result<()> {
+        for (i, chunk) in objects.chunks(5000).enumerate() {
+            let items: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|l| match &l.object {
+                    Object::Namespace(o) => serde_json::to_value(o),
+                    Object::Pod(o) => serde_json::to_value(o),
+                    Object::Node(o) => serde_json::to_value(o),
+                    Object::NetworkPolicy(o) => serde_json::to_value(o),
+                    Object::AdminNetworkPolicy(o) => serde_json::to_value(o),
+                    Object::BaselineAdminNetworkPolicy(o) => serde_json::to_value(o),
+                    Object::ClusterNetworkPolicy(o) => serde_json::to_value(o),
+                    Object::Workload(_) => unreachable!("the generator makes no workloads"),
+                })
+                .collect::<Result<_, _>>()?;
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+            std::fs::write(dir.join(format!("{i:04}.json")), serde_json::to_vec(&list)?)?;
+        }
+        let started = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_netpol-enforcer"))
+            .args(["--dry-run", "--node-name", "node-00042", "--state-dir"])
+            .arg(&dir)
+            .output()?;
+        let log = String::from_utf8_lossy(&out.stderr);
+        let line = log
+            .lines()
+            .find(|l| l.contains("state loaded"))
+            .ok_or_else(|| anyhow::anyhow!("no 'state loaded' line: {log}"))?;
+        let fields: serde_json::Value = serde_json::from_str(line)?;
+        let f = &fields["fields"];
+        println!(
+            "enforcer process (--dry-run, state read from {} JSON files): resident {} MiB once loaded, peak {} MiB (target < 256 MiB); {} pods, {} queued; {:.1?} in all",
+            objects.len().div_ceil(5000),
+            f["resident_mib"],
+            f["peak_resident_mib"],
+            f["pods"],
+            f["queued_pods"],
+            started.elapsed()
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 fn connection_rate() -> anyhow::Result<()> {

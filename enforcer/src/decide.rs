@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use netpol_engine::compile::CompileError;
 use netpol_engine::eval::Decider;
@@ -15,26 +16,22 @@ use crate::packet::{Packet, Transport};
 /// Distinct flows remembered per engine before the cache starts over.
 const CACHE_CAPACITY: usize = 1 << 16;
 
-/// The flows that decide a packet. Policies speak only of TCP, UDP and SCTP: a packet of
-/// another protocol (ICMP) can only be matched by rules without ports, which the engine cannot
-/// ask directly; it is allowed when all three protocols are allowed at port 0 (no port rule
-/// names 0), which is exact for allow rules and strict for protocol-only admin denies.
-pub fn flows(packet: &Packet) -> Vec<Flow> {
-    let flow = |protocol, port| Flow {
+/// The flow that decides a packet. ICMP and ICMPv6 (echo requests are new connections to
+/// conntrack), and any other protocol without ports, are portless flows: upstream, only rules
+/// without ports match them.
+pub fn flow(packet: &Packet) -> Flow {
+    let (protocol, port) = match packet.transport {
+        Transport::Tcp => (Protocol::Tcp, packet.dst_port),
+        Transport::Udp => (Protocol::Udp, packet.dst_port),
+        Transport::Sctp => (Protocol::Sctp, packet.dst_port),
+        Transport::Icmp | Transport::Icmpv6 | Transport::Other(_) => (Protocol::Icmp, None),
+    };
+    Flow {
         src: Endpoint::Address(packet.src),
         dst: Endpoint::Address(packet.dst),
         protocol,
-        port,
-    };
-    let protocol = match packet.transport {
-        Transport::Tcp => Some(Protocol::Tcp),
-        Transport::Udp => Some(Protocol::Udp),
-        Transport::Sctp => Some(Protocol::Sctp),
-        _ => None,
-    };
-    match (protocol, packet.dst_port) {
-        (Some(protocol), Some(port)) => vec![flow(protocol, port)],
-        _ => Protocol::ALL.iter().map(|p| flow(*p, 0)).collect(),
+        // A port header cut short reads as port 0, which no port rule names.
+        port: port.unwrap_or(0),
     }
 }
 
@@ -61,7 +58,7 @@ impl Outcome {
 
 #[derive(Debug)]
 pub struct Snapshot {
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     cache: VerdictCache,
     /// Addresses of this node's pods (not host-network).
     local: FxHashSet<IpAddr>,
@@ -73,10 +70,11 @@ impl Snapshot {
     /// Builds the engine for `state` as seen from node `node`.
     pub fn build(state: &State, node: &str) -> (Self, Vec<CompileError>) {
         let build = Engine::build(state);
-        (Self::new(build.engine, node), build.errors)
+        (Self::new(Arc::new(build.engine), node), build.errors)
     }
 
-    pub fn new(engine: Engine, node: &str) -> Self {
+    /// This node's view of `engine` (shared with the source that published it).
+    pub fn new(engine: Arc<Engine>, node: &str) -> Self {
         let mut local = FxHashSet::default();
         let mut selected = BTreeSet::new();
         for (id, pod) in engine.cluster.pods.iter().enumerate() {
@@ -115,23 +113,18 @@ impl Snapshot {
         if !egress_here && !ingress_here {
             return Outcome::ALLOW;
         }
-        for flow in flows(packet) {
-            let decision = self.cache.decide(&self.engine, &flow);
-            let refusal = if egress_here && !decision.egress.allowed {
-                Some(Refusal::Egress(decision.egress.decider))
-            } else if ingress_here && !decision.ingress.allowed {
-                Some(Refusal::Ingress(decision.ingress.decider))
-            } else {
-                None
-            };
-            if let Some(refusal) = refusal {
-                return Outcome {
-                    allowed: false,
-                    refusal: Some((refusal, decision)),
-                };
-            }
+        let decision = self.cache.decide(&self.engine, &flow(packet));
+        let refusal = if egress_here && !decision.egress.allowed {
+            Refusal::Egress(decision.egress.decider)
+        } else if ingress_here && !decision.ingress.allowed {
+            Refusal::Ingress(decision.ingress.decider)
+        } else {
+            return Outcome::ALLOW;
+        };
+        Outcome {
+            allowed: false,
+            refusal: Some((refusal, decision)),
         }
-        Outcome::ALLOW
     }
 
     /// Names the policy and rule that denied, for the deny log.

@@ -1,5 +1,5 @@
-//! Wiring: arguments, backend choice, the queue threads, the state directory watch, rule syncs
-//! and connection cuts, and the one shutdown path.
+//! Wiring: arguments, backend choice, the queue threads, the cluster source (Kubernetes API or
+//! state directory), rule syncs and connection cuts, and the one shutdown path.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use crate::cut;
 use crate::decide::Snapshot;
 use crate::kernel::{self, Kernel, Queues, RuleSet};
 use crate::metrics::{self, Metrics, ResultLabels};
-use crate::state_dir::Watch;
+use crate::source::{ApiSource, Source};
 use crate::verdict::{self, RateLimit, Shared};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -40,10 +40,14 @@ pub struct Config {
     /// This node: pods with this spec.nodeName are local.
     #[arg(long, env = "NODE_NAME")]
     pub node_name: String,
-    /// A directory of manifests of the whole cluster, re-read when it changes. (Reading from
-    /// the Kubernetes API is not implemented yet.)
+    /// A directory of manifests of the whole cluster, re-read when it changes. Without it the
+    /// cluster is watched through the Kubernetes API (in-cluster config, else kubeconfig).
     #[arg(long, env = "NETPOL_STATE_DIR")]
-    pub state_dir: PathBuf,
+    pub state_dir: Option<PathBuf>,
+    /// With the Kubernetes API: how often pod, namespace and node changes are folded into the
+    /// engine, in milliseconds (policy changes apply at once).
+    #[arg(long, env = "NETPOL_REBUILD_MS", default_value_t = 1000)]
+    pub rebuild_ms: u64,
     /// How many queues (one reader thread each); connections are spread over them.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub queues: u16,
@@ -63,9 +67,13 @@ pub struct Config {
     /// Log at most this many denied flows per second (0: none).
     #[arg(long, default_value_t = 0)]
     pub deny_log_rate: u32,
-    /// How often the state directory is checked for changes, in milliseconds.
+    /// How often the cluster source is checked for changes, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub poll_ms: u64,
+    /// Load the cluster, log what would be enforced (pods, identities, queued addresses,
+    /// resident memory) and exit, without touching rules or queues.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 fn choose_backend(choice: BackendChoice) -> (Box<dyn Kernel>, String) {
@@ -88,26 +96,30 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())?;
     }
-    let (kernel, why) = choose_backend(config.backend);
-    tracing::info!(backend = kernel.backend().name(), reason = %why, "rule backend");
-
-    let mut watch = Watch::new(config.state_dir.clone());
-    let (state, errors) = loop {
-        if let Some(read) = watch.poll().context("reading --state-dir")? {
-            break read;
+    let mut source = match &config.state_dir {
+        Some(dir) => Source::dir(dir.clone()),
+        None => Source::Api(ApiSource::start(
+            None,
+            Duration::from_millis(config.rebuild_ms),
+        )?),
+    };
+    let engine = loop {
+        if let Some(engine) = source.poll()? {
+            break engine;
         }
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(config.poll_ms));
     };
-    for error in &errors {
-        tracing::warn!(%error, "unreadable object");
-    }
     let started = Instant::now();
-    let (snapshot, compile_errors) = Snapshot::build(&state, &config.node_name);
-    drop(state);
-    log_build(&snapshot, &compile_errors, started);
+    let snapshot = Snapshot::new(engine, &config.node_name);
+    log_snapshot(&snapshot, started);
+    if config.dry_run {
+        return Ok(());
+    }
+    let (kernel, why) = choose_backend(config.backend);
+    tracing::info!(backend = kernel.backend().name(), reason = %why, "rule backend");
 
     let metrics = Arc::new(Metrics::default());
     let fail_open = config.fail_mode == FailMode::Open;
@@ -146,7 +158,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let result = watch_loop(
         &config,
         &stop,
-        &mut watch,
+        &mut source,
         kernel.as_ref(),
         &shared,
         &mut rules,
@@ -164,48 +176,59 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 fn watch_loop(
     config: &Config,
     stop: &AtomicBool,
-    watch: &mut Watch,
+    source: &mut Source,
     kernel: &dyn Kernel,
     shared: &Shared,
     rules: &mut RuleSet,
 ) -> anyhow::Result<()> {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(config.poll_ms));
-        let (state, errors) = match watch.poll() {
-            Ok(Some(read)) => read,
+        let engine = match source.poll() {
+            Ok(Some(engine)) => engine,
             Ok(None) => continue,
-            Err(error) => {
-                tracing::warn!(%error, "reading --state-dir");
+            Err(error) if matches!(source, Source::Dir(_)) => {
+                tracing::warn!(error = format!("{error:#}"), "reading the cluster");
                 continue;
             }
+            // The reflectors retry by themselves: when they give up, so does the enforcer.
+            Err(error) => return Err(error),
         };
-        for error in &errors {
-            tracing::warn!(%error, "unreadable object");
-        }
         let started = Instant::now();
-        let (snapshot, compile_errors) = Snapshot::build(&state, &config.node_name);
-        log_build(&snapshot, &compile_errors, started);
-        let snapshot = Arc::new(snapshot);
-        shared.replace(snapshot.clone());
-        if snapshot.queued_addresses() != &rules.addresses {
-            rules.addresses = snapshot.queued_addresses().clone();
-            if let Err(error) = sync(kernel, rules, &shared.metrics) {
-                tracing::error!(%error, "rule sync failed");
-            }
-        }
-        if !config.no_cut {
-            match cut::cut_denied(kernel, &snapshot) {
-                Ok(0) => {}
-                Ok(cut) => {
-                    shared.metrics.connections_cut.inc_by(cut as u64);
-                    tracing::info!(cut, "cut connections that are now denied");
-                }
-                Err(error) => tracing::error!(%error, "cutting denied connections"),
-            }
-        }
+        let snapshot = Snapshot::new(engine, &config.node_name);
+        log_snapshot(&snapshot, started);
+        enforce(kernel, shared, rules, snapshot, !config.no_cut);
     }
     tracing::info!("stopping");
     Ok(())
+}
+
+/// Puts a new snapshot in force: the queues decide with it at once, the rules follow its
+/// selected pods, and (with `cut`) tracked connections it denies are forgotten.
+pub fn enforce(
+    kernel: &dyn Kernel,
+    shared: &Shared,
+    rules: &mut RuleSet,
+    snapshot: Snapshot,
+    cut: bool,
+) {
+    let snapshot = Arc::new(snapshot);
+    shared.replace(snapshot.clone());
+    if snapshot.queued_addresses() != &rules.addresses {
+        rules.addresses = snapshot.queued_addresses().clone();
+        if let Err(error) = sync(kernel, rules, &shared.metrics) {
+            tracing::error!(%error, "rule sync failed");
+        }
+    }
+    if cut {
+        match cut::cut_denied(kernel, &snapshot) {
+            Ok(0) => {}
+            Ok(cut) => {
+                shared.metrics.connections_cut.inc_by(cut as u64);
+                tracing::info!(cut, "cut connections that are now denied");
+            }
+            Err(error) => tracing::error!(%error, "cutting denied connections"),
+        }
+    }
 }
 
 fn sync(
@@ -221,19 +244,25 @@ fn sync(
     result
 }
 
-fn log_build(
-    snapshot: &Snapshot,
-    errors: &[netpol_engine::compile::CompileError],
-    started: Instant,
-) {
-    for error in errors {
-        tracing::warn!(%error, "policy does not compile");
-    }
+fn log_snapshot(snapshot: &Snapshot, started: Instant) {
     tracing::info!(
         pods = snapshot.engine.cluster.pods.len(),
         identities = snapshot.engine.identities().len(),
         queued_pods = snapshot.queued_addresses().len(),
         millis = started.elapsed().as_millis() as u64,
+        resident_mib = memory_mib("VmRSS:"),
+        peak_resident_mib = memory_mib("VmHWM:"),
         "state loaded"
     );
+}
+
+/// A memory figure of this process from /proc/self/status, in MiB (0 when unreadable).
+fn memory_mib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with(field))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib / 1024)
 }

@@ -1,6 +1,6 @@
 //! End to end, as root: two nodes and six pods in network namespaces, one enforcer per node
-//! reading `--state-dir`, and real TCP, UDP (and SCTP when the kernel has it) connections
-//! between every pair of pods, checked against the engine's verdicts for each policy set of
+//! reading `--state-dir`, and real TCP, UDP (and SCTP when the kernel has it) connections and
+//! ICMP echoes (ping) between every pair of pods, checked against the engine's verdicts for each policy set of
 //! `netns/policies/` in turn, switched while running. Also checks that verdicts follow a change
 //! within 1 s and that an established connection is cut when it becomes denied.
 
@@ -81,6 +81,7 @@ fn protocol_name(protocol: Protocol) -> &'static str {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
         Protocol::Sctp => "sctp",
+        Protocol::Icmp => "icmp",
     }
 }
 
@@ -232,6 +233,13 @@ fn run() -> anyhow::Result<()> {
                     });
                 }
             }
+            // ICMP has no port: one echo per pair.
+            probes.push(Probe {
+                src,
+                dst,
+                protocol: Protocol::Icmp,
+                port: 0,
+            });
         }
     }
     let mut net = Cluster {
@@ -278,6 +286,7 @@ fn run() -> anyhow::Result<()> {
         for needle in [
             "netpol_enforcer_verdicts_total{action=\"drop\",protocol=\"tcp\"}",
             "netpol_enforcer_verdicts_total{action=\"accept\",protocol=\"udp\"}",
+            "protocol=\"icmp\"}",
             "netpol_enforcer_decision_seconds_count",
             "netpol_enforcer_queue_dropped{queue=\"0\",reason=\"kernel\"}",
             "netpol_enforcer_rule_syncs_total{result=\"ok\"}",
@@ -379,8 +388,11 @@ fn run_sets(net: &mut Cluster, sets: &[(String, String)], state_dir: &Path) -> a
             previous.is_none() || followed <= FOLLOW_WITHIN,
             "{name}: verdicts followed only after {followed:?}"
         );
+        let icmp_denied = (0..expected.len())
+            .filter(|i| net.probes[*i].protocol == Protocol::Icmp && !expected[*i])
+            .count();
         eprintln!(
-            "{name}: {} probes match the engine ({denied} denied), followed the change within {followed:?}",
+            "{name}: {} probes match the engine ({denied} denied, {icmp_denied} of them ICMP), followed the change within {followed:?}",
             expected.len()
         );
         previous = Some(expected);

@@ -2,6 +2,7 @@
 //! name, IP and workload. Built once from a `State`; policies live in `Engine`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -35,37 +36,73 @@ pub struct Cluster {
     workload_pods: FxHashMap<(String, WorkloadKind, String), Vec<PodId>>,
 }
 
+/// Distinct label sets, so that pods with equal labels share one copy.
+#[derive(Debug, Default)]
+pub struct LabelSets(rustc_hash::FxHashSet<Arc<Labels>>);
+
+impl LabelSets {
+    /// The shared copy of `labels`.
+    pub fn intern(&mut self, labels: Arc<Labels>) -> Arc<Labels> {
+        if let Some(shared) = self.0.get(&labels) {
+            return shared.clone();
+        }
+        self.0.insert(labels.clone());
+        labels
+    }
+}
+
 impl Cluster {
     pub fn build(state: &State) -> Self {
-        let mut cluster = Cluster::default();
-        for located in state.of_kind(ObjectKind::Namespace) {
-            if let Object::Namespace(ns) = &located.object {
-                cluster.add_namespace(compile::namespace(ns));
-            }
-        }
-        for located in state.of_kind(ObjectKind::Node) {
-            if let Object::Node(node) = &located.object {
-                let node = compile::node(node);
-                let id = cluster.nodes.len() as NodeId;
-                for ip in &node.addresses {
-                    cluster.node_by_ip.insert(*ip, id);
-                }
-                cluster.node_by_name.insert(node.name.clone(), id);
-                cluster.nodes.push(node);
-            }
-        }
-        for located in state.of_kind(ObjectKind::Pod) {
-            if let Object::Pod(pod) = &located.object {
-                cluster.add_pod(compile::pod(pod));
-            }
-        }
-        let workloads = state.objects().filter_map(|l| match &l.object {
-            Object::Workload(w) => Some(w),
+        let objects = |kind| state.of_kind(kind).map(|located| &located.object);
+        let namespaces = objects(ObjectKind::Namespace).filter_map(|o| match o {
+            Object::Namespace(ns) => Some(compile::namespace(ns)),
             _ => None,
         });
+        let nodes = objects(ObjectKind::Node).filter_map(|o| match o {
+            Object::Node(node) => Some(compile::node(node)),
+            _ => None,
+        });
+        let pods = objects(ObjectKind::Pod).filter_map(|o| match o {
+            Object::Pod(pod) => Some(compile::pod(pod)),
+            _ => None,
+        });
+        let workloads = state.objects().filter_map(|l| match &l.object {
+            Object::Workload(w) => Some(&**w),
+            _ => None,
+        });
+        Self::from_parts(namespaces, nodes, pods, workloads)
+    }
+
+    /// The topology from endpoints already compiled (with `compile::namespace`, `node` and
+    /// `pod`), so that a reader can drop each raw object as soon as it is read. Given in the
+    /// order of a `State` (by namespace and name), the result is the one `build` gives.
+    pub fn from_parts<'a>(
+        namespaces: impl IntoIterator<Item = Namespace>,
+        nodes: impl IntoIterator<Item = Node>,
+        pods: impl IntoIterator<Item = Pod>,
+        workloads: impl IntoIterator<Item = &'a crate::load::Workload>,
+    ) -> Self {
+        let mut cluster = Cluster::default();
+        for namespace in namespaces {
+            cluster.add_namespace(namespace);
+        }
+        for node in nodes {
+            let id = cluster.nodes.len() as NodeId;
+            for ip in &node.addresses {
+                cluster.node_by_ip.insert(*ip, id);
+            }
+            cluster.node_by_name.insert(node.name.clone(), id);
+            cluster.nodes.push(node);
+        }
+        let mut labels = LabelSets::default();
+        for mut pod in pods {
+            pod.labels = labels.intern(pod.labels);
+            cluster.add_pod(pod);
+        }
         for workload in workloads {
             cluster.add_workload(workload);
         }
+        cluster.pods.shrink_to_fit();
         cluster
     }
 

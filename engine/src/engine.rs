@@ -234,7 +234,7 @@ impl Engine {
             };
             let key = (
                 namespace,
-                &pod.labels,
+                &*pod.labels,
                 pod.ports.as_slice(),
                 pod.host_network,
                 signature,

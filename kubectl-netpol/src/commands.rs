@@ -7,6 +7,7 @@ mod explain;
 mod lint;
 mod matrix;
 
+use crate::output::{out, outln};
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
@@ -29,11 +30,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Complete { words } => {
-            print!("{}", complete::candidates(&words));
+            out!("{}", complete::candidates(&words));
             Ok(0)
         }
         Command::Version => {
-            println!("kubectl-netpol {}", env!("CARGO_PKG_VERSION"));
+            outln!("kubectl-netpol {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
     }

@@ -1,11 +1,43 @@
 //! Terminal output: aligned tables, colour only on a terminal without NO_COLOR, JSON and YAML.
 
-use std::io::IsTerminal;
+use std::io::{ErrorKind, IsTerminal, Write};
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
+
+/// Writes to stdout. A reader that went away (`kubectl netpol ... | head`) ends the program
+/// quietly, as it would a C tool, instead of the panic `print!` gives.
+pub fn write_out(args: std::fmt::Arguments) {
+    if let Err(err) = std::io::stdout().lock().write_fmt(args) {
+        if err.kind() == ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing the output: {err}");
+        std::process::exit(i32::from(crate::EXIT_BAD_INPUT));
+    }
+}
+
+/// `print!` through [`write_out`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `println!` through [`write_out`].
+macro_rules! outln {
+    () => {
+        $crate::output::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {{
+        $crate::output::write_out(format_args!($($arg)*));
+        $crate::output::write_out(format_args!("\n"));
+    }};
+}
+
+pub(crate) use {out, outln};
 
 /// Colours words when stdout is a terminal and NO_COLOR is unset.
 #[derive(Clone, Copy, Debug)]
@@ -86,8 +118,8 @@ fn visible_len(text: &str) -> usize {
 /// Prints a value as JSON or YAML; false for the human formats.
 pub fn structured<T: Serialize>(format: OutputFormat, value: &T) -> Result<bool> {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
-        OutputFormat::Yaml => print!("{}", serde_yaml_ng::to_string(value)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(value)?),
+        OutputFormat::Yaml => out!("{}", serde_yaml_ng::to_string(value)?),
         OutputFormat::Table | OutputFormat::Wide => return Ok(false),
     }
     Ok(true)

@@ -362,3 +362,20 @@ fn which(name: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `kubectl netpol explain ... | head -0`: the pipe is closed before anything is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-netpol"))
+        .args(["explain", "-f", "examples/bookshop", "-o", "json"])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}

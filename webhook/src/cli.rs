@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
 use clap::{Args as ClapArgs, Parser};
 
 use crate::metrics::Metrics;
@@ -16,7 +17,7 @@ use crate::server::{self, App, Limits};
 use crate::settings::{PriorityMode, Settings};
 use crate::shared::Shared;
 use crate::store::Store;
-use crate::{caches, guard, tls};
+use crate::{audit, caches, guard, self_managed, tls};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +38,9 @@ pub struct Args {
     /// How often endpoint changes (pods, namespaces, nodes) are folded into the caches' engine.
     #[arg(long, env = "NETPOL_WEBHOOK_REBUILD_INTERVAL", default_value = "2s")]
     pub rebuild_interval: Span,
+    /// How often the cluster's admin policies are audited for priority conflicts (0: never).
+    #[arg(long, env = "NETPOL_WEBHOOK_AUDIT_INTERVAL", default_value = "60s")]
+    pub audit_interval: Span,
     /// How long in-flight requests may take after SIGTERM.
     #[arg(long, env = "NETPOL_WEBHOOK_SHUTDOWN_GRACE", default_value = "20s")]
     pub shutdown_grace: Span,
@@ -45,17 +49,104 @@ pub struct Args {
     pub log_level: tracing_subscriber::filter::LevelFilter,
 }
 
+/// Where the serving certificate comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CertMode {
+    /// PEM files (--tls-cert, --tls-key), e.g. a cert-manager Secret mounted as a volume.
+    #[default]
+    Files,
+    /// A CA and serving certificate the webhook keeps in a Secret itself, with the webhook
+    /// configuration's caBundle kept in sync and renewal before expiry.
+    SelfManaged,
+}
+
 #[derive(Debug, ClapArgs)]
 pub struct TlsArgs {
-    /// PEM certificate chain, leaf first; reloaded when it changes.
-    #[arg(long, env = "NETPOL_WEBHOOK_TLS_CERT")]
-    pub tls_cert: PathBuf,
-    /// PEM private key; reloaded when it changes.
-    #[arg(long, env = "NETPOL_WEBHOOK_TLS_KEY")]
-    pub tls_key: PathBuf,
-    /// How often the certificate files are checked for changes.
+    #[arg(long, env = "NETPOL_WEBHOOK_CERT_MODE", value_enum, default_value_t = CertMode::Files)]
+    pub cert_mode: CertMode,
+    /// PEM certificate chain, leaf first; reloaded when it changes (files mode).
+    #[arg(
+        long,
+        env = "NETPOL_WEBHOOK_TLS_CERT",
+        required_unless_present = "cert_mode",
+        required_if_eq("cert_mode", "files")
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key; reloaded when it changes (files mode).
+    #[arg(
+        long,
+        env = "NETPOL_WEBHOOK_TLS_KEY",
+        required_unless_present = "cert_mode",
+        required_if_eq("cert_mode", "files")
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// How often the files (files mode) or the Secret (self-managed) are checked.
     #[arg(long, env = "NETPOL_WEBHOOK_TLS_POLL", default_value = "10s")]
     pub tls_poll: Span,
+    /// The webhook's namespace, where the Secret lives (self-managed).
+    #[arg(
+        long,
+        env = "NETPOL_WEBHOOK_NAMESPACE",
+        required_if_eq("cert_mode", "self-managed")
+    )]
+    pub namespace: Option<String>,
+    /// The webhook's Service: the certificate covers its in-cluster DNS names (self-managed).
+    #[arg(
+        long,
+        env = "NETPOL_WEBHOOK_SERVICE",
+        required_if_eq("cert_mode", "self-managed")
+    )]
+    pub service: Option<String>,
+    /// The Secret holding the CA and serving certificate (self-managed).
+    #[arg(
+        long,
+        env = "NETPOL_WEBHOOK_CERT_SECRET",
+        default_value = "netpol-webhook-tls"
+    )]
+    pub cert_secret: String,
+    /// The ValidatingWebhookConfiguration whose caBundle is kept in sync (self-managed).
+    #[arg(long, env = "NETPOL_WEBHOOK_WEBHOOK_CONFIG")]
+    pub webhook_config: Option<String>,
+}
+
+impl TlsArgs {
+    /// The serving configuration, kept current in the background.
+    async fn serving(&self, client: &kube::Client) -> Result<RustlsConfig> {
+        match self.cert_mode {
+            CertMode::Files => {
+                let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+                    anyhow::bail!("--cert-mode files needs --tls-cert and --tls-key");
+                };
+                let config = tls::load(cert, key).context("loading the serving certificate")?;
+                tokio::spawn(tls::watch(
+                    config.clone(),
+                    cert.clone(),
+                    key.clone(),
+                    self.tls_poll.0,
+                ));
+                Ok(config)
+            }
+            CertMode::SelfManaged => {
+                let (Some(namespace), Some(service)) = (&self.namespace, &self.service) else {
+                    anyhow::bail!("--cert-mode self-managed needs --namespace and --service");
+                };
+                let target = netpol_certs::Target {
+                    namespace: namespace.clone(),
+                    secret: self.cert_secret.clone(),
+                    webhook_configuration: self.webhook_config.clone(),
+                    names: netpol_certs::service_dns_names(service, namespace),
+                };
+                let manager = netpol_certs::Manager::new(
+                    client.clone(),
+                    target,
+                    netpol_certs::Policy::default(),
+                );
+                self_managed::start(manager, self.tls_poll.0)
+                    .await
+                    .context("serving the self-managed certificate")
+            }
+        }
+    }
 }
 
 #[derive(Debug, ClapArgs)]
@@ -148,30 +239,31 @@ pub fn main(args: Args) -> Result<()> {
 
 async fn run(args: Args) -> Result<()> {
     let settings = args.admission.settings()?;
-    let tls_config = tls::load(&args.tls.tls_cert, &args.tls.tls_key)
-        .context("loading the serving certificate")?;
-    tokio::spawn(tls::watch(
-        tls_config.clone(),
-        args.tls.tls_cert.clone(),
-        args.tls.tls_key.clone(),
-        args.tls.tls_poll.0,
-    ));
-    let shared = Arc::new(Shared::new(Store::default(), false));
     let client = kube::Client::try_default()
         .await
         .context("configuring the Kubernetes client (in-cluster or kubeconfig)")?;
-    let caches = tokio::spawn(caches::run(client, shared.clone(), args.rebuild_interval.0));
+    let tls_config = args.tls.serving(&client).await?;
+    let shared = Arc::new(Shared::new(Store::default(), false));
+    let caches = tokio::spawn(caches::run(
+        client.clone(),
+        shared.clone(),
+        args.rebuild_interval.0,
+    ));
+    let metrics = Arc::new(Metrics::default());
+    if !args.audit_interval.0.is_zero() {
+        tokio::spawn(audit::run(
+            client,
+            shared.clone(),
+            metrics.clone(),
+            args.audit_interval.0,
+        ));
+    }
     let limits = Limits {
         body_bytes: args.limits.max_body,
         concurrency: args.limits.concurrency,
         timeout: args.limits.request_timeout.0,
     };
-    let app = App::new(
-        shared.clone(),
-        settings,
-        Arc::new(Metrics::default()),
-        limits,
-    );
+    let app = App::new(shared.clone(), settings, metrics, limits);
     let handle = Handle::new();
     tokio::spawn(shutdown_on_signal(
         handle.clone(),
@@ -255,5 +347,33 @@ mod tests {
         assert_eq!(args.admission.priority_mode, PriorityMode::Unique);
         assert_eq!(args.admission.preview_budget.0, Duration::from_millis(120));
         assert_eq!(args.limits.concurrency, 4);
+        assert_eq!(args.tls.cert_mode, CertMode::Files);
+    }
+
+    #[test]
+    fn each_cert_mode_names_what_it_needs() {
+        let parse = |extra: &[&str]| {
+            Args::try_parse_from(["netpol-webhook"].iter().chain(extra)).map_err(|e| e.to_string())
+        };
+        let files = parse(&[]).unwrap_err();
+        assert!(files.contains("--tls-cert"), "{files}");
+        let managed = parse(&["--cert-mode", "self-managed"]).unwrap_err();
+        assert!(
+            managed.contains("--namespace") && managed.contains("--service"),
+            "{managed}"
+        );
+        let ok = parse(&[
+            "--cert-mode",
+            "self-managed",
+            "--namespace",
+            "netpol-system",
+            "--service",
+            "netpol-webhook",
+            "--webhook-config",
+            "netpol",
+        ])
+        .unwrap();
+        assert_eq!(ok.tls.cert_secret, "netpol-webhook-tls");
+        assert_eq!(ok.tls.tls_cert, None);
     }
 }

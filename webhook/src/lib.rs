@@ -4,15 +4,17 @@
 //! of the cluster fed by watchers, never from API calls on the request path.
 
 pub mod admission;
-pub mod caches;
+pub mod audit;
 pub mod cli;
 pub mod guard;
 pub mod metrics;
+pub mod self_managed;
 pub mod server;
 pub mod settings;
-pub mod shared;
-pub mod store;
 pub mod tls;
+
+// The caches, store and shared engine live in netpol-watch (shared with the enforcer).
+pub use netpol_watch::{caches, shared, store};
 
 pub use admission::{Outcome, Reviewed, review};
 pub use settings::{PriorityMode, Settings};

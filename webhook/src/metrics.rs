@@ -28,6 +28,8 @@ pub struct Metrics {
     pub latency: Histogram,
     pub previews_cut_short: Counter,
     pub cache_size: Family<CacheLabels, Gauge>,
+    pub audit_conflicts: Gauge,
+    pub audit_runs: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -64,12 +66,26 @@ impl Default for Metrics {
             "Objects and compiled entities held in the caches",
             cache_size.clone(),
         );
+        let audit_conflicts = Gauge::default();
+        registry.register(
+            "audit_priority_conflicts",
+            "Pairs of admin policies in the cluster with one priority and different actions, at the last audit",
+            audit_conflicts.clone(),
+        );
+        let audit_runs = Counter::default();
+        registry.register(
+            "audit_runs",
+            "Audits of the cluster's policies",
+            audit_runs.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             previews_cut_short,
             cache_size,
+            audit_conflicts,
+            audit_runs,
         }
     }
 }

@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(packet) = netpol_enforcer::packet::parse(data) {
-        // A parsed packet turns into flows without panicking either.
-        let _ = netpol_enforcer::decide::flows(&packet);
+        // A parsed packet turns into a flow without panicking either.
+        let _ = netpol_enforcer::decide::flow(&packet);
     }
 });

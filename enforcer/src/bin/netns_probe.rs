@@ -3,7 +3,8 @@
 //! probe other pods, hold connections open and measure connection rates.
 //!
 //! Commands (one per line) and answers (`ID ...` on stdout):
-//! - `probe ID tcp|udp|sctp IP PORT TIMEOUT_MS` → `ID ok` or `ID fail`
+//! - `probe ID tcp|udp|sctp|icmp IP PORT TIMEOUT_MS` → `ID ok` or `ID fail` (icmp: an echo
+//!   request over a raw socket, the port ignored)
 //! - `open ID IP PORT TIMEOUT_MS` → keeps a TCP connection under ID; `ID ok|fail`
 //! - `send ID CONN TIMEOUT_MS` → an echo round trip on the connection opened as CONN; `ID ok|fail`
 //! - `rate ID IP PORT MILLIS PARALLEL` → TCP connections opened and closed in that time by
@@ -18,6 +19,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -100,7 +102,59 @@ fn probe(protocol: &str, addr: SocketAddr, timeout: Duration) -> bool {
                 && s.set_read_timeout(Some(timeout)).is_ok()
                 && round_trip(s)
         }),
+        "icmp" => ping(addr.ip(), timeout),
         _ => false,
+    }
+}
+
+fn checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMP echo request and its reply (IPv4, raw socket: the probe runs as root).
+fn ping(ip: IpAddr, timeout: Duration) -> bool {
+    static NEXT: AtomicU16 = AtomicU16::new(1);
+    if !ip.is_ipv4() {
+        return false;
+    }
+    let Ok(socket) = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)) else {
+        return false;
+    };
+    // Echo requests of parallel probes told apart by identifier.
+    let ident = (std::process::id() as u16).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed) << 8);
+    let mut request = [8, 0, 0, 0, 0, 0, 0, 1, b'n', b'p', b'o', b'l'];
+    request[4..6].copy_from_slice(&ident.to_be_bytes());
+    let sum = checksum(&request);
+    request[2..4].copy_from_slice(&sum.to_be_bytes());
+    if socket
+        .connect(&SockAddr::from(SocketAddr::new(ip, 0)))
+        .is_err()
+        || socket.send(&request).is_err()
+    {
+        return false;
+    }
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+            return false;
+        }
+        // IPv4 raw sockets receive the IP header too.
+        let Ok(n) = (&socket).read(&mut buf) else {
+            return false;
+        };
+        let ihl = usize::from(buf[0] & 0x0f) * 4;
+        if n >= ihl + 8 && buf[ihl] == 0 && buf[ihl + 4..ihl + 6] == request[4..6] {
+            return true;
+        }
     }
 }
 

@@ -87,7 +87,10 @@ fn decides_each_direction_at_its_own_node() {
         ("api to web: web has no ingress policy", "10.0.2.2", "10.0.1.2", Tcp, Some(80), true, true),
         ("node-a to db: its own node is always allowed in", "192.168.0.1", "10.0.1.3", Tcp, Some(80), true, true),
         ("node-b to db: denied", "192.168.0.2", "10.0.1.3", Tcp, Some(80), false, true),
-        ("ICMP to db: no portless rule allows it", "10.0.2.2", "10.0.1.3", Icmp, None, false, true),
+        ("ICMP to db: its only rule has ports, which never match ICMP", "10.0.2.2", "10.0.1.3", Icmp, None, false, true),
+        ("ICMP api to web: web has no ingress policy", "10.0.2.2", "10.0.1.2", Icmp, None, true, true),
+        ("ICMP web to api: web's egress rule names UDP/53 only", "10.0.1.2", "10.0.2.2", Icmp, None, false, true),
+        ("GRE to db: portless like ICMP", "10.0.2.2", "10.0.1.3", Other(47), None, false, true),
         ("outside to outside: not ours", "203.0.113.1", "203.0.113.2", Tcp, Some(80), true, true),
     ];
     for (message, src, dst, transport, port, at_a, at_b) in cases {
@@ -125,9 +128,11 @@ fn names_the_denying_rule() {
 }
 
 #[test]
-fn non_port_protocols_check_every_protocol() {
-    let p = packet("10.0.0.1", "10.0.0.2", Transport::Icmp, None);
-    let flows = flows(&p);
-    assert_eq!(flows.len(), 3);
-    assert!(flows.iter().all(|f| f.port == 0));
+fn portless_protocols_are_one_portless_flow() {
+    for transport in [Transport::Icmp, Transport::Icmpv6, Transport::Other(47)] {
+        let f = flow(&packet("10.0.0.1", "10.0.0.2", transport, None));
+        assert_eq!((f.protocol, f.port), (Protocol::Icmp, 0), "{transport:?}");
+    }
+    let f = flow(&packet("10.0.0.1", "10.0.0.2", Transport::Sctp, Some(9)));
+    assert_eq!((f.protocol, f.port), (Protocol::Sctp, 9));
 }

@@ -1,6 +1,7 @@
 //! Namespaces, nodes, pods and workload templates.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1 as core;
 
@@ -101,7 +102,7 @@ pub fn pod(raw: &core::Pod) -> Pod {
     Pod {
         namespace: raw.metadata.namespace.clone().unwrap_or_default(),
         name: raw.metadata.name.clone().unwrap_or_default(),
-        labels: raw.metadata.labels.clone().unwrap_or_default(),
+        labels: Arc::new(raw.metadata.labels.clone().unwrap_or_default()),
         ips,
         node: spec.and_then(|s| s.node_name.clone()),
         host_network,
@@ -120,7 +121,7 @@ pub fn workload_template(raw: &Workload) -> Pod {
     Pod {
         namespace: raw.metadata.namespace.clone().unwrap_or_default(),
         name: format!("{}/{}", raw.kind.name().to_ascii_lowercase(), name),
-        labels: meta.and_then(|m| m.labels.clone()).unwrap_or_default(),
+        labels: Arc::new(meta.and_then(|m| m.labels.clone()).unwrap_or_default()),
         ips: Vec::new(),
         node: None,
         host_network: spec.and_then(|s| s.host_network).unwrap_or(false),

@@ -72,7 +72,13 @@ impl VerdictCache {
         if touches_node(flow.src) || touches_node(flow.dst) {
             return None;
         }
-        Some((key(flow.src), key(flow.dst), flow.protocol, flow.port))
+        // ICMP has no port: whatever the flow says, one entry.
+        let port = if flow.protocol.has_ports() {
+            flow.port
+        } else {
+            0
+        };
+        Some((key(flow.src), key(flow.dst), flow.protocol, port))
     }
 
     pub fn len(&self) -> usize {

@@ -17,7 +17,8 @@ pub enum Endpoint {
     Address(IpAddr),
 }
 
-/// A connection attempt: source, destination, protocol and destination port.
+/// A connection attempt: source, destination, protocol and destination port (ignored for ICMP,
+/// which has none; 0 by convention).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Flow {
     pub src: Endpoint,

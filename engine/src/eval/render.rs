@@ -10,11 +10,15 @@ use super::walkthrough::{Decider, Step, StepResult, Verdict, Walkthrough};
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let word = if self.allowed { "ALLOWED" } else { "DENIED" };
-        writeln!(
-            f,
-            "{word}: {} -> {} {}/{}",
-            self.from, self.to, self.protocol, self.port
-        )?;
+        if self.protocol.has_ports() {
+            writeln!(
+                f,
+                "{word}: {} -> {} {}/{}",
+                self.from, self.to, self.protocol, self.port
+            )?;
+        } else {
+            writeln!(f, "{word}: {} -> {} {}", self.from, self.to, self.protocol)?;
+        }
         write!(f, "{}", self.egress)?;
         write!(f, "{}", self.ingress)
     }

@@ -2,7 +2,7 @@
 //! matched by another, provable from the text alone (so it stays true whatever pods come and
 //! go). Every answer of `true` is sound; `false` only means "not provable this way".
 
-use crate::model::{AdminPeer, AdminRule, IpBlock, NetPeer, NetRule, PortMatch, Protocol, Subject};
+use crate::model::{AdminPeer, AdminRule, IpBlock, NetPeer, NetRule, PortMatch, Subject};
 use crate::selector::{Requirement, Selector};
 
 /// Every object `narrow` matches, `wide` matches: each requirement of `wide` is implied by one
@@ -118,13 +118,12 @@ fn port(wide: &PortMatch, narrow: &PortMatch) -> bool {
     }
 }
 
-/// Port lists; `None` matches every port of every protocol.
+/// Port lists; `None` matches every port of every protocol, and ICMP, which no list of
+/// ports covers.
 pub(super) fn ports(wide: Option<&[PortMatch]>, narrow: Option<&[PortMatch]>) -> bool {
     match (wide, narrow) {
         (None, _) => true,
-        (Some(wide), None) => Protocol::ALL
-            .iter()
-            .all(|p| wide.contains(&PortMatch::AllPorts { protocol: *p })),
+        (Some(_), None) => false,
         (Some(wide), Some(narrow)) => narrow.iter().all(|n| wide.iter().any(|w| port(w, n))),
     }
 }
@@ -380,7 +379,7 @@ mod tests {
 
     #[test]
     fn port_containment() {
-        use Protocol::*;
+        use crate::model::Protocol::*;
         let p = |port| PortMatch::Port {
             protocol: Tcp,
             port,
@@ -402,5 +401,8 @@ mod tests {
             Some(&[PortMatch::AllPorts { protocol: Udp }]),
             Some(&[p(53)])
         ));
+        // Every port of every protocol with ports still leaves ICMP to a rule without ports.
+        let every = [Tcp, Udp, Sctp].map(|protocol| PortMatch::AllPorts { protocol });
+        assert!(!ports(Some(&every), None));
     }
 }

@@ -152,7 +152,7 @@ impl<'a> Index<'a> {
                 if identity.host_network {
                     continue;
                 }
-                for (key, value) in &engine.cluster.pod(identity.representative).labels {
+                for (key, value) in engine.cluster.pod(identity.representative).labels.iter() {
                     let id = id as IdentityId;
                     postings.by_label.entry((key, value)).or_default().push(id);
                     postings.by_key.entry(key).or_default().push(id);

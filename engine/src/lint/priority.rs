@@ -605,7 +605,8 @@ fn remotes(engine: &Engine, fa: &Footprint, fb: &Footprint, by_ports: bool) -> V
 fn candidate_ports(rules: &[&AdminRule], destination: Option<&Pod>) -> Vec<(Protocol, u16)> {
     let mut named_first = Vec::new();
     let mut after = Vec::new();
-    let mut lowest = [u16::MAX; 3];
+    // Indexed by protocol; rules name only those with ports.
+    let mut lowest = [u16::MAX; Protocol::ALL.len()];
     let mut note = |protocol: Protocol, start: u16, end: u16, first: &mut Vec<(Protocol, u16)>| {
         first.push((protocol, start));
         if let Some(next) = end.checked_add(1) {
@@ -639,6 +640,8 @@ fn candidate_ports(rules: &[&AdminRule], destination: Option<&Pod>) -> Vec<(Prot
             Protocol::Tcp => 80,
             Protocol::Udp => 53,
             Protocol::Sctp => 9,
+            // Portless: a rule matching ICMP has no ports, so matches TCP as well.
+            Protocol::Icmp => continue,
         };
         let low = lowest[protocol as usize];
         all.push((protocol, if friendly < low { friendly } else { 1 }));

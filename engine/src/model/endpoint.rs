@@ -1,6 +1,7 @@
 //! Namespaces, nodes and pods as the engine sees them.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -43,7 +44,9 @@ pub struct WorkloadRef {
 pub struct Pod {
     pub namespace: String,
     pub name: String,
-    pub labels: Labels,
+    /// Shared between pods with the same labels (replicas of one workload): a 150,000-pod
+    /// cluster has far fewer distinct label sets.
+    pub labels: Arc<Labels>,
     /// Pod IPs, primary first; empty for templates and pending pods.
     pub ips: Vec<IpAddr>,
     pub node: Option<String>,

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The transport protocols network policies speak of.
+/// The protocols of a flow: the three with ports that rules can name, and ICMP (ICMPv6 for
+/// IPv6), which has no port. Upstream, a rule without ports matches every protocol, ICMP
+/// included, and a rule with ports matches only the protocols it names, so never ICMP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Protocol {
@@ -12,12 +14,16 @@ pub enum Protocol {
     Udp,
     #[serde(alias = "sctp")]
     Sctp,
+    /// ICMP or ICMPv6; its flows carry port 0, which no port rule can match.
+    #[serde(alias = "icmp", alias = "ICMPv6", alias = "icmpv6")]
+    Icmp,
 }
 
 impl Protocol {
+    /// The protocols with ports, the only ones a rule can name.
     pub const ALL: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
 
-    /// Parses `TCP`, `UDP` or `SCTP` in any case.
+    /// Parses a protocol a rule can name: `TCP`, `UDP` or `SCTP` in any case.
     pub fn parse(text: &str) -> Option<Self> {
         match text.to_ascii_uppercase().as_str() {
             "TCP" => Some(Self::Tcp),
@@ -27,11 +33,25 @@ impl Protocol {
         }
     }
 
+    /// Parses the protocol of a flow: those of [`Protocol::parse`], and `ICMP` (or `ICMPv6`).
+    pub fn parse_flow(text: &str) -> Option<Self> {
+        match text.to_ascii_uppercase().as_str() {
+            "ICMP" | "ICMPV6" => Some(Self::Icmp),
+            _ => Self::parse(text),
+        }
+    }
+
+    /// Whether flows of this protocol have a destination port.
+    pub fn has_ports(self) -> bool {
+        self != Self::Icmp
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Tcp => "TCP",
             Self::Udp => "UDP",
             Self::Sctp => "SCTP",
+            Self::Icmp => "ICMP",
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Case {
     pub to: String,
     #[serde(default = "tcp")]
     pub protocol: Protocol,
+    /// The destination port; ICMP flows have none (0).
+    #[serde(default)]
     pub port: u16,
     pub expect: Expect,
     #[serde(default)]

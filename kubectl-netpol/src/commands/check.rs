@@ -1,5 +1,6 @@
 //! `kubectl netpol check`: decide flows, explain each, compare with expectations.
 
+use crate::output::{out, outln};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -123,20 +124,23 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     }
     let style = Style::detect();
     for (text, flow) in &flows {
-        print!("{text}");
+        out!("{text}");
         if let Some(expect) = flow.expect {
             let status = if flow.ok {
                 style.good("as expected")
             } else {
                 style.bad("MISMATCH")
             };
-            println!("  expected {expect}: {status}");
+            outln!("  expected {expect}: {status}");
         }
-        println!();
+        outln!();
     }
-    println!(
+    outln!(
         "{} flow(s): {} allowed, {} denied, {} mismatch(es)",
-        summary.total, summary.allowed, summary.denied, summary.mismatches
+        summary.total,
+        summary.allowed,
+        summary.denied,
+        summary.mismatches
     );
     crate::input::timing("print", started);
     Ok(exit)

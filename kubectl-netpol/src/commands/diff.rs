@@ -1,5 +1,6 @@
 //! `kubectl netpol diff`: what a change newly denies and newly allows.
 
+use crate::output::out;
 use anyhow::{Context, Result, bail};
 use netpol_engine::impact::{Impact, ImpactGroup, ImpactOptions, impact};
 use netpol_engine::load::{ObjectKind, WorkloadKind};
@@ -37,7 +38,7 @@ pub fn run(args: &DiffArgs) -> Result<u8> {
     );
     let exit = u8::from(args.fail_on_deny && result.newly_denied_count > 0);
     if !structured(args.output, &result)? {
-        print!("{}", render(&result, Style::detect()));
+        out!("{}", render(&result, Style::detect()));
     }
     Ok(exit)
 }

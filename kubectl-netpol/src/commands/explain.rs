@@ -1,5 +1,6 @@
 //! `kubectl netpol explain`: the policies as a table in evaluation order.
 
+use crate::output::{out, outln};
 use anyhow::Result;
 use netpol_engine::explain::explain;
 use netpol_engine::{Endpoint, EndpointSpec};
@@ -22,7 +23,7 @@ pub fn run(args: &ExplainArgs) -> Result<u8> {
         return Ok(0);
     }
     if rows.is_empty() {
-        println!(
+        outln!(
             "No policy selects {}.",
             args.pod.as_deref().unwrap_or("any pod")
         );
@@ -50,7 +51,7 @@ pub fn run(args: &ExplainArgs) -> Result<u8> {
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[

@@ -1,5 +1,6 @@
 //! `kubectl netpol lint`: the engine's findings, and every invalid field, as one list.
 
+use crate::output::{out, outln};
 use anyhow::Result;
 use netpol_engine::Engine;
 use netpol_engine::lint::{Finding, Severity, lint};
@@ -42,7 +43,7 @@ pub fn run(args: &LintArgs) -> Result<u8> {
         return Ok(exit);
     }
     if findings.is_empty() {
-        println!("No findings.");
+        outln!("No findings.");
         return Ok(exit);
     }
     let style = Style::detect();
@@ -64,12 +65,12 @@ pub fn run(args: &LintArgs) -> Result<u8> {
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(&["SEVERITY", "CHECK", "OBJECT", "FIELD", "MESSAGE"], &rows)
     );
     let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
-    println!(
+    outln!(
         "\n{} error(s), {} warning(s), {} info",
         count(Severity::Error),
         count(Severity::Warning),

@@ -3,6 +3,7 @@
 mod graph;
 mod svg;
 
+use crate::output::{out, outln};
 use std::collections::BTreeSet;
 
 use anyhow::{Result, bail};
@@ -61,11 +62,11 @@ pub fn run(args: &MatrixArgs) -> Result<u8> {
     let probes = probes(&engine, &members, &args.ports)?;
     let matrix = compute(&engine, members, &probes);
     match args.output {
-        MatrixFormat::Table => print!("{}", render_table(&matrix)),
-        MatrixFormat::Json => println!("{}", serde_json::to_string_pretty(&matrix)?),
-        MatrixFormat::Dot => print!("{}", graph::dot(&matrix)),
-        MatrixFormat::Mermaid => print!("{}", graph::mermaid(&matrix)),
-        MatrixFormat::Svg => print!("{}", svg::render(&matrix)),
+        MatrixFormat::Table => out!("{}", render_table(&matrix)),
+        MatrixFormat::Json => outln!("{}", serde_json::to_string_pretty(&matrix)?),
+        MatrixFormat::Dot => out!("{}", graph::dot(&matrix)),
+        MatrixFormat::Mermaid => out!("{}", graph::mermaid(&matrix)),
+        MatrixFormat::Svg => out!("{}", svg::render(&matrix)),
     }
     Ok(0)
 }

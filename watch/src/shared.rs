@@ -1,5 +1,6 @@
-//! What the caches and the request handlers share: the store (written by watchers) and the
-//! published engine (read by requests, which never wait for the store's lock).
+//! What the caches and their readers share: the store (written by watchers) and the published
+//! engine (read by webhook requests or enforcer threads, which never wait for the store's
+//! lock).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -26,7 +27,7 @@ impl Shared {
         }
     }
 
-    /// The engine to answer a request from.
+    /// The engine to answer from.
     pub fn engine(&self) -> Arc<Engine> {
         self.engine.read().expect("engine lock").clone()
     }

@@ -17,7 +17,7 @@ use netpol_engine::state::ObjectKey;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-pub use kinds::Cached;
+pub use kinds::{Cached, trim};
 
 use crate::shared::Shared;
 use crate::store::Store;

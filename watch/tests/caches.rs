@@ -1,7 +1,5 @@
 //! The store fed with watch events, as the watchers feed it, without a cluster.
 
-mod common;
-
 use k8s_openapi::api::core::v1::{Container, ContainerPort, Namespace, Pod, PodSpec, PodStatus};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
@@ -9,8 +7,7 @@ use kube::runtime::watcher::Event;
 use netpol_engine::api::v1alpha1::AdminNetworkPolicy;
 use netpol_engine::load::{Object, ObjectKind};
 use netpol_engine::{Endpoint, Flow, Protocol};
-use netpol_webhook::Store;
-use netpol_webhook::caches::Feed;
+use netpol_watch::{Feed, Store};
 
 fn meta(namespace: Option<&str>, name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
     ObjectMeta {
@@ -167,7 +164,11 @@ fn relist_then_events() {
 
 #[test]
 fn policy_changes_during_a_rebuild_are_kept() {
-    let mut store = Store::new(common::cluster());
+    let mut store = Store::default();
+    store.apply(netpol_engine::load::Located {
+        origin: Default::default(),
+        object: Object::Namespace(Box::new(mk_ns("shop"))),
+    });
     store.apply(netpol_engine::load::Located {
         origin: Default::default(),
         object: Object::Pod(Box::new(mk_pod("shop", "web", "web", "10.1.0.9"))),
@@ -197,4 +198,55 @@ fn policy_changes_during_a_rebuild_are_kept() {
         0,
         "the deleted ANP stays deleted"
     );
+}
+
+#[test]
+fn objects_read_from_files_are_trimmed_alike() {
+    let loaded = netpol_engine::read_str(
+        "pod.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1
+  namespace: shop
+  labels: {app: web, pod-template-hash: abc}
+  annotations: {big: xxxxxxxx}
+  finalizers: [example.com/keep]
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: ReplicaSet, name: web-abc, uid: u1, controller: true}
+  - {apiVersion: v1, kind: ConfigMap, name: other, uid: u2}
+spec:
+  nodeName: node-a
+  volumes: [{name: v, emptyDir: {}}]
+  containers: [{name: c, image: i, env: [{name: A, value: b}], ports: [{name: http, containerPort: 80}]}]
+status: {podIP: 10.0.0.1, message: running}
+"#,
+        "default",
+    );
+    let object = netpol_watch::caches::trim(loaded.objects[0].object.clone());
+    let Object::Pod(pod) = object else {
+        panic!("a pod")
+    };
+    let meta = &pod.metadata;
+    assert!(meta.annotations.is_none() && meta.finalizers.is_none());
+    let owners = meta.owner_references.as_ref().unwrap();
+    assert_eq!(owners.len(), 1, "only the controller");
+    assert_eq!(owners[0].name, "web-abc");
+    let spec = pod.spec.as_ref().unwrap();
+    assert!(spec.volumes.is_none() && spec.containers[0].env.is_none());
+    assert_eq!(spec.node_name.as_deref(), Some("node-a"));
+    assert_eq!(pod.status.as_ref().unwrap().message, None);
+    // The engine sees the same pod, workload included.
+    let state = netpol_engine::State::from_loaded(&netpol_engine::load::Loaded {
+        objects: vec![netpol_engine::load::Located {
+            origin: Default::default(),
+            object: Object::Pod(pod),
+        }],
+        ..Default::default()
+    });
+    let engine = netpol_engine::Engine::build(&state).engine;
+    let pod = &engine.cluster.pods[0];
+    assert_eq!(pod.workload.as_ref().map(|w| w.name.as_str()), Some("web"));
+    assert_eq!(pod.ports.len(), 1);
 }

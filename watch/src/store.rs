@@ -1,5 +1,5 @@
-//! The in-memory cache the webhook answers from: the cluster's raw objects and the engine
-//! compiled from them. Watch events arrive through small synchronous `apply` / `delete` /
+//! The in-memory cache of the cluster: its (trimmed) objects and the engine compiled from
+//! them. Watch events arrive through small synchronous `apply` / `delete` /
 //! `reset` methods. Policy changes update the engine at once with `Engine::with_changes`
 //! (cheap: the topology is shared); endpoint changes (pods, namespaces, nodes) only mark the
 //! topology stale, and `refresh` rebuilds it once for a whole batch of events.
@@ -44,7 +44,7 @@ pub struct Sizes {
 
 impl Store {
     /// A store holding `state`, with the engine built from it. Policies that do not compile
-    /// are left out of the engine (they cannot have been admitted by a webhook like this one).
+    /// are left out of the engine (netpol's webhook would not have admitted them).
     pub fn new(state: State) -> Self {
         let engine = Arc::new(Engine::build(&state).engine);
         Self {
@@ -56,7 +56,7 @@ impl Store {
         }
     }
 
-    /// The engine requests are answered from; cheap to clone and keep across a request.
+    /// The current engine; cheap to clone and keep across a request or a batch of packets.
     pub fn engine(&self) -> Arc<Engine> {
         self.engine.clone()
     }

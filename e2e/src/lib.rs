@@ -1,0 +1,38 @@
+//! netpol's end-to-end suite and chart checks.
+//!
+//! - `helm` runs the real Helm v4 engine (helm-python-sdk) to render, lint and install
+//!   `charts/netpol`; `validate` checks rendered objects against the Kubernetes types.
+//! - `cli` is the `netpol-e2e` program: against the cluster of `KUBECONFIG` it installs the
+//!   chart, probes traffic between pods (`probe`, `scenario`, compared with `matrix`), and checks
+//!   the webhook and the plugin live (`checks`); `--no-nodes` runs the webhook locally
+//!   (`local_webhook`) against a bare API server. `preflight` decides whether it can run at all.
+
+pub mod checks;
+pub mod cli;
+pub mod cluster;
+pub mod helm;
+pub mod local_webhook;
+pub mod matrix;
+pub mod preflight;
+pub mod probe;
+pub mod report;
+pub mod scenario;
+pub mod tools;
+pub mod validate;
+
+use std::path::PathBuf;
+
+/// The repository root (the workspace this crate was built in).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("e2e/ has a parent")
+        .to_path_buf()
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` or `<repo>/target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
