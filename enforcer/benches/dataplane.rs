@@ -26,7 +26,7 @@ use netpol_enforcer::decide::Snapshot;
 use netpol_enforcer::metrics::Metrics;
 use netpol_enforcer::verdict::Shared;
 use netpol_engine::State;
-use netpol_engine::load::{Located, Object};
+use netpol_engine::load::Located;
 use netpol_engine::synthetic::{Shape, generate};
 
 fn rss_kib(field: &str) -> u64 {
@@ -152,16 +152,7 @@ fn enforcer_memory(objects: &[Located]) -> anyhow::Result<()> {
         for (i, chunk) in objects.chunks(5000).enumerate() {
             let items: Vec<serde_json::Value> = chunk
                 .iter()
-                .map(|l| match &l.object {
-                    Object::Namespace(o) => serde_json::to_value(o),
-                    Object::Pod(o) => serde_json::to_value(o),
-                    Object::Node(o) => serde_json::to_value(o),
-                    Object::NetworkPolicy(o) => serde_json::to_value(o),
-                    Object::AdminNetworkPolicy(o) => serde_json::to_value(o),
-                    Object::BaselineAdminNetworkPolicy(o) => serde_json::to_value(o),
-                    Object::ClusterNetworkPolicy(o) => serde_json::to_value(o),
-                    Object::Workload(_) => unreachable!("the generator makes no workloads"),
-                })
+                .map(|l| l.object.to_json())
                 .collect::<Result<_, _>>()?;
             let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
             std::fs::write(dir.join(format!("{i:04}.json")), serde_json::to_vec(&list)?)?;

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use netpol_engine::load::Object;
 use netpol_engine::synthetic::{self, Shape};
 
 fn main() {
@@ -122,16 +121,7 @@ fn run(what: &str, args: &[&str]) {
 fn write_snapshot(path: &Path, objects: &[netpol_engine::load::Located]) {
     let items: Vec<serde_json::Value> = objects
         .iter()
-        .map(|l| match &l.object {
-            Object::Namespace(o) => serde_json::to_value(o),
-            Object::Pod(o) => serde_json::to_value(o),
-            Object::Node(o) => serde_json::to_value(o),
-            Object::NetworkPolicy(o) => serde_json::to_value(o),
-            Object::AdminNetworkPolicy(o) => serde_json::to_value(o),
-            Object::BaselineAdminNetworkPolicy(o) => serde_json::to_value(o),
-            Object::ClusterNetworkPolicy(o) => serde_json::to_value(o),
-            Object::Workload(_) => unreachable!("the generator makes no workloads"),
-        })
+        .map(|l| l.object.to_json())
         .collect::<Result<_, _>>()
         .expect("serialize");
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});

@@ -80,8 +80,9 @@ pub(super) struct Index<'a> {
     pub engine: &'a Engine,
     /// The identities each admin slot selects, ascending.
     pub admin_subjects: Vec<Vec<IdentityId>>,
-    /// The identities each NetworkPolicy slot selects, ascending.
-    pub netpol_subjects: Vec<Vec<IdentityId>>,
+    /// The identities each NetworkPolicy slot selects, ascending: built on first need (the
+    /// priority analysis of one admin policy never needs them).
+    netpol_subjects: OnceCell<Vec<Vec<IdentityId>>>,
     /// True when the input has any pod (or workload template): only then can a selector be
     /// said to select nothing.
     pub has_pods: bool,
@@ -111,22 +112,13 @@ impl<'a> Index<'a> {
             .map(|(s, _)| s + 1)
             .max()
             .unwrap_or(0);
-        let netpol_len = engine
-            .network_policies()
-            .map(|(s, _)| s + 1)
-            .max()
-            .unwrap_or(0);
         let mut admin_subjects = vec![Vec::new(); admin_len as usize];
-        let mut netpol_subjects = vec![Vec::new(); netpol_len as usize];
         let mut by_namespace = vec![Vec::new(); cluster.namespaces.len()];
         for (id, identity) in engine.identities().iter().enumerate() {
             let id = id as IdentityId;
             let applied = engine.applied(id);
             for slot in &applied.admin {
                 admin_subjects[*slot as usize].push(id);
-            }
-            for slot in &applied.netpols {
-                netpol_subjects[*slot as usize].push(id);
             }
             if identity.host_network {
                 continue;
@@ -136,12 +128,32 @@ impl<'a> Index<'a> {
         Self {
             engine,
             admin_subjects,
-            netpol_subjects,
+            netpol_subjects: OnceCell::new(),
             has_pods: !cluster.pods.is_empty(),
             by_namespace,
             postings: OnceCell::new(),
             namespace_memo: RefCell::default(),
         }
+    }
+
+    /// The identities each NetworkPolicy slot selects, ascending.
+    pub fn netpol_subjects(&self) -> &[Vec<IdentityId>] {
+        self.netpol_subjects.get_or_init(|| {
+            let engine = self.engine;
+            let len = engine
+                .network_policies()
+                .map(|(s, _)| s + 1)
+                .max()
+                .unwrap_or(0);
+            let mut subjects = vec![Vec::new(); len as usize];
+            for id in 0..engine.identities().len() {
+                let id = id as IdentityId;
+                for slot in &engine.applied(id).netpols {
+                    subjects[*slot as usize].push(id);
+                }
+            }
+            subjects
+        })
     }
 
     fn postings(&self) -> &Postings<'a> {

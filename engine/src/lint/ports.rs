@@ -105,7 +105,7 @@ pub(super) fn check_named(index: &Index, out: &mut Findings) {
     };
 
     for (slot, policy) in engine.network_policies() {
-        let subjects = &index.netpol_subjects[slot as usize];
+        let subjects = &index.netpol_subjects()[slot as usize];
         if subjects.is_empty() {
             continue;
         }

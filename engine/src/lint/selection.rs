@@ -23,7 +23,7 @@ pub(super) fn check(index: &Index, out: &mut Findings) {
     let has_nodes = !engine.cluster.nodes.is_empty();
 
     for (slot, policy) in engine.network_policies() {
-        if index.netpol_subjects[slot as usize].is_empty() {
+        if index.netpol_subjects()[slot as usize].is_empty() {
             out.push(
                 &SELECTS_NOTHING,
                 &policy.id,

@@ -141,6 +141,25 @@ impl WorkloadKind {
 }
 
 impl Object {
+    /// The object in its API's JSON shape, e.g. to write a snapshot. Workloads are kept
+    /// condensed (metadata, selector, template), not as their API objects: an error.
+    pub fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+        match self {
+            Self::Namespace(o) => serde_json::to_value(o),
+            Self::Pod(o) => serde_json::to_value(o),
+            Self::Node(o) => serde_json::to_value(o),
+            Self::NetworkPolicy(o) => serde_json::to_value(o),
+            Self::AdminNetworkPolicy(o) => serde_json::to_value(o),
+            Self::BaselineAdminNetworkPolicy(o) => serde_json::to_value(o),
+            Self::ClusterNetworkPolicy(o) => serde_json::to_value(o),
+            Self::Workload(w) => Err(serde::ser::Error::custom(format!(
+                "{:?} {}: workloads are kept condensed, not as API objects",
+                w.kind,
+                w.metadata.name.as_deref().unwrap_or_default()
+            ))),
+        }
+    }
+
     pub fn kind(&self) -> ObjectKind {
         match self {
             Self::Namespace(_) => ObjectKind::Namespace,
