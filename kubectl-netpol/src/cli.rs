@@ -108,7 +108,8 @@ pub struct CheckArgs {
     /// Destination, as for --from.
     #[arg(long, requires = "from")]
     pub to: Option<String>,
-    /// Destination port: a number, or a container port name of the destination pod.
+    /// Destination port: a number, or a container port name of the destination pod (none for
+    /// icmp).
     #[arg(long, requires = "from")]
     pub port: Option<String>,
     #[arg(long, value_enum)]
@@ -128,6 +129,8 @@ pub enum ProtocolArg {
     Tcp,
     Udp,
     Sctp,
+    /// ICMP or ICMPv6: no port; only rules without ports match it.
+    Icmp,
 }
 
 #[derive(Debug, Args)]

@@ -379,3 +379,96 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn icmp_flows_have_no_port_and_meet_only_portless_rules() {
+    let dir = std::env::temp_dir().join(format!("netpol-cli-icmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let traffic = dir.join("icmp.yaml");
+    // api admits web on a named port only, so ICMP is denied; coredns is isolated by no
+    // policy for that traffic, so ICMP passes.
+    std::fs::write(
+        &traffic,
+        "- {from: shop/deployment/web, to: shop/deployment/api, protocol: icmp, expect: deny}\n\
+         - {from: shop/deployment/web, to: kube-system/deployment/coredns, protocol: ICMPv6, expect: allow}\n\
+         - {from: shop/deployment/web, to: shop/deployment/api, port: grpc, expect: allow}\n",
+    )
+    .expect("write");
+    let out = netpol(&[
+        "check",
+        "-f",
+        "examples/bookshop",
+        "--traffic",
+        traffic.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let flows = json["flows"].as_array().expect("flows");
+    assert_eq!(flows[0]["protocol"], "ICMP");
+    assert_eq!(flows[0]["port"], 0);
+    assert_eq!(json["summary"]["mismatches"], 0);
+
+    let single = netpol(&[
+        "check",
+        "-f",
+        "examples/bookshop",
+        "--from",
+        "shop/deployment/web",
+        "--to",
+        "shop/deployment/api",
+        "--protocol",
+        "icmp",
+    ]);
+    assert!(
+        text(&single.stdout).starts_with("DENIED: shop/deployment/web -> shop/deployment/api ICMP")
+    );
+
+    for (args, message) in [
+        (
+            vec![
+                "--from",
+                "shop/deployment/web",
+                "--to",
+                "shop/deployment/api",
+                "--protocol",
+                "icmp",
+                "--port",
+                "80",
+            ],
+            "--protocol icmp takes no --port",
+        ),
+        (
+            vec![
+                "--from",
+                "shop/deployment/web",
+                "--to",
+                "shop/deployment/api",
+            ],
+            "--port is required",
+        ),
+    ] {
+        let out = netpol(&[&["check", "-f", "examples/bookshop"][..], &args].concat());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
+    }
+    std::fs::write(
+        &traffic,
+        "- {from: shop/deployment/web, to: shop/deployment/api, port: 80, protocol: icmp}\n",
+    )
+    .unwrap();
+    let out = netpol(&[
+        "check",
+        "-f",
+        "examples/bookshop",
+        "--traffic",
+        traffic.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("entry 1: icmp has no port"),
+        "{}",
+        text(&out.stderr)
+    );
+}

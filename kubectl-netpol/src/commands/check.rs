@@ -18,7 +18,8 @@ use crate::output::{Style, structured};
 struct TrafficEntry {
     from: String,
     to: String,
-    port: PortText,
+    #[serde(default)]
+    port: Option<PortText>,
     #[serde(default)]
     protocol: Option<String>,
     #[serde(default)]
@@ -36,7 +37,8 @@ enum PortText {
 struct Request {
     from: String,
     to: String,
-    port: String,
+    /// None for ICMP, which has no port.
+    port: Option<String>,
     protocol: Option<Protocol>,
     expect: Option<Expectation>,
 }
@@ -153,18 +155,23 @@ fn requests(args: &CheckArgs) -> Result<Vec<Request>> {
     let (Some(from), Some(to)) = (&args.from, &args.to) else {
         bail!("give a flow with --from, --to and --port, or a file of flows with --traffic");
     };
-    let Some(port) = &args.port else {
-        bail!("--port is required with --from and --to")
+    let protocol = args.protocol.map(|p| match p {
+        ProtocolArg::Tcp => Protocol::Tcp,
+        ProtocolArg::Udp => Protocol::Udp,
+        ProtocolArg::Sctp => Protocol::Sctp,
+        ProtocolArg::Icmp => Protocol::Icmp,
+    });
+    let port = match (&args.port, protocol) {
+        (Some(_), Some(Protocol::Icmp)) => bail!("--protocol icmp takes no --port"),
+        (None, Some(Protocol::Icmp)) => None,
+        (Some(port), _) => Some(port.clone()),
+        (None, _) => bail!("--port is required with --from and --to (except for --protocol icmp)"),
     };
     Ok(vec![Request {
         from: from.clone(),
         to: to.clone(),
-        port: port.clone(),
-        protocol: args.protocol.map(|p| match p {
-            ProtocolArg::Tcp => Protocol::Tcp,
-            ProtocolArg::Udp => Protocol::Udp,
-            ProtocolArg::Sctp => Protocol::Sctp,
-        }),
+        port,
+        protocol,
         expect: args.expect,
     }])
 }
@@ -183,22 +190,24 @@ fn traffic_file(path: &Path) -> Result<Vec<Request>> {
         .enumerate()
         .map(|(i, e)| {
             let at = || format!("{} entry {}", path.display(), i + 1);
-            let protocol =
-                match &e.protocol {
-                    None => None,
-                    Some(p) => Some(Protocol::parse(p).with_context(|| {
-                        format!("{}: protocol {p:?}: want tcp, udp or sctp", at())
-                    })?),
-                };
+            let protocol = match &e.protocol {
+                None => None,
+                Some(p) => Some(Protocol::parse_flow(p).with_context(|| {
+                    format!("{}: protocol {p:?}: want tcp, udp, sctp or icmp", at())
+                })?),
+            };
             let expect = match e.expect.as_deref().map(str::to_ascii_lowercase).as_deref() {
                 None => None,
                 Some("allow") => Some(Expectation::Allow),
                 Some("deny") => Some(Expectation::Deny),
                 Some(other) => bail!("{}: expect {other:?}: want allow or deny", at()),
             };
-            let port = match e.port {
-                PortText::Number(n) => n.to_string(),
-                PortText::Name(name) => name,
+            let port = match (e.port, protocol) {
+                (Some(_), Some(Protocol::Icmp)) => bail!("{}: icmp has no port", at()),
+                (None, Some(Protocol::Icmp)) => None,
+                (Some(PortText::Number(n)), _) => Some(n.to_string()),
+                (Some(PortText::Name(name)), _) => Some(name),
+                (None, _) => bail!("{}: port is required (except for icmp)", at()),
             };
             Ok(Request {
                 from: e.from,
@@ -214,10 +223,19 @@ fn traffic_file(path: &Path) -> Result<Vec<Request>> {
 fn resolve(engine: &Engine, request: &Request) -> Result<Flow> {
     let src = engine.resolve(&request.from.parse::<EndpointSpec>()?)?;
     let dst = engine.resolve(&request.to.parse::<EndpointSpec>()?)?;
-    let (protocol, port) = match request.port.parse::<u16>() {
+    let Some(port_text) = &request.port else {
+        // Only ICMP comes without a port (checked when reading the request).
+        return Ok(Flow {
+            src,
+            dst,
+            protocol: Protocol::Icmp,
+            port: 0,
+        });
+    };
+    let (protocol, port) = match port_text.parse::<u16>() {
         Ok(0) => bail!("port 0 is not a destination port"),
         Ok(port) => (request.protocol.unwrap_or(Protocol::Tcp), port),
-        Err(_) => named_port(engine, dst, &request.port, request.protocol, &request.to)?,
+        Err(_) => named_port(engine, dst, port_text, request.protocol, &request.to)?,
     };
     Ok(Flow {
         src,
