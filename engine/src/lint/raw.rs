@@ -179,6 +179,50 @@ fn anp_ranges(path: &str, ports: Option<&[AdminNetworkPolicyPort]>) -> Vec<RawRa
         .collect()
 }
 
+/// An admin policy's rules, ingress then egress, at their paths: `ingress` gives a rule's
+/// action and port ranges, `egress` also its peers with CIDRs or domain names.
+fn admin_rules<'a, I, E>(
+    ingress: &'a Option<Vec<I>>,
+    egress: &'a Option<Vec<E>>,
+    ingress_rule: impl Fn(&'a I, &str) -> (&'static str, Vec<RawRange>),
+    egress_rule: impl Fn(&'a E, &str) -> (&'static str, Vec<RawRange>, Vec<RawPeer<'a>>),
+) -> Vec<RawRule<'a>> {
+    let ingress = ingress.iter().flatten().enumerate().map(|(i, r)| {
+        let path = format!("spec.ingress[{i}]");
+        let (action, ranges) = ingress_rule(r, &path);
+        RawRule {
+            path,
+            action: Some(action),
+            peers: Vec::new(),
+            ranges,
+        }
+    });
+    let egress = egress.iter().flatten().enumerate().map(|(i, r)| {
+        let path = format!("spec.egress[{i}]");
+        let (action, ranges, peers) = egress_rule(r, &path);
+        RawRule {
+            path,
+            action: Some(action),
+            peers,
+            ranges,
+        }
+    });
+    ingress.chain(egress).collect()
+}
+
+/// The egress peers (`networks`, `domainNames`) of a rule at `path` that carry either.
+fn egress_peers<'a>(
+    path: &str,
+    peers: impl Iterator<Item = (Option<&'a [Cidr]>, Option<&'a [DomainName]>)>,
+) -> Vec<RawPeer<'a>> {
+    peers
+        .enumerate()
+        .filter_map(|(j, (networks, domain_names))| {
+            networks_peer(format!("{path}.to[{j}]"), networks, domain_names)
+        })
+        .collect()
+}
+
 fn anp(p: &crate::api::v1alpha1::AdminNetworkPolicy) -> Vec<RawRule<'_>> {
     use crate::api::v1alpha1::AdminNetworkPolicyRuleAction as A;
     let name = |a: A| match a {
@@ -186,36 +230,21 @@ fn anp(p: &crate::api::v1alpha1::AdminNetworkPolicy) -> Vec<RawRule<'_>> {
         A::Deny => "Deny",
         A::Pass => "Pass",
     };
-    let ingress = p.spec.ingress.iter().flatten().enumerate().map(|(i, r)| {
-        let path = format!("spec.ingress[{i}]");
-        RawRule {
-            ranges: anp_ranges(&path, r.ports.as_deref()),
-            path,
-            action: Some(name(r.action)),
-            peers: Vec::new(),
-        }
-    });
-    let egress = p.spec.egress.iter().flatten().enumerate().map(|(i, r)| {
-        let path = format!("spec.egress[{i}]");
-        let peers =
-            r.to.iter()
-                .enumerate()
-                .filter_map(|(j, peer)| {
-                    networks_peer(
-                        format!("{path}.to[{j}]"),
-                        peer.networks.as_deref(),
-                        peer.domain_names.as_deref(),
-                    )
-                })
-                .collect();
-        RawRule {
-            ranges: anp_ranges(&path, r.ports.as_deref()),
-            path,
-            action: Some(name(r.action)),
-            peers,
-        }
-    });
-    ingress.chain(egress).collect()
+    admin_rules(
+        &p.spec.ingress,
+        &p.spec.egress,
+        |r, path| (name(r.action), anp_ranges(path, r.ports.as_deref())),
+        |r, path| {
+            let peers =
+                r.to.iter()
+                    .map(|peer| (peer.networks.as_deref(), peer.domain_names.as_deref()));
+            (
+                name(r.action),
+                anp_ranges(path, r.ports.as_deref()),
+                egress_peers(path, peers),
+            )
+        },
+    )
 }
 
 fn banp(p: &BaselineAdminNetworkPolicy) -> Vec<RawRule<'_>> {
@@ -224,32 +253,19 @@ fn banp(p: &BaselineAdminNetworkPolicy) -> Vec<RawRule<'_>> {
         A::Allow => "Allow",
         A::Deny => "Deny",
     };
-    let ingress = p.spec.ingress.iter().flatten().enumerate().map(|(i, r)| {
-        let path = format!("spec.ingress[{i}]");
-        RawRule {
-            ranges: anp_ranges(&path, r.ports.as_deref()),
-            path,
-            action: Some(name(r.action)),
-            peers: Vec::new(),
-        }
-    });
-    let egress = p.spec.egress.iter().flatten().enumerate().map(|(i, r)| {
-        let path = format!("spec.egress[{i}]");
-        let peers =
-            r.to.iter()
-                .enumerate()
-                .filter_map(|(j, peer)| {
-                    networks_peer(format!("{path}.to[{j}]"), peer.networks.as_deref(), None)
-                })
-                .collect();
-        RawRule {
-            ranges: anp_ranges(&path, r.ports.as_deref()),
-            path,
-            action: Some(name(r.action)),
-            peers,
-        }
-    });
-    ingress.chain(egress).collect()
+    admin_rules(
+        &p.spec.ingress,
+        &p.spec.egress,
+        |r, path| (name(r.action), anp_ranges(path, r.ports.as_deref())),
+        |r, path| {
+            let peers = r.to.iter().map(|peer| (peer.networks.as_deref(), None));
+            (
+                name(r.action),
+                anp_ranges(path, r.ports.as_deref()),
+                egress_peers(path, peers),
+            )
+        },
+    )
 }
 
 fn cnp_ranges(path: &str, protocols: Option<&[ClusterNetworkPolicyProtocol]>) -> Vec<RawRange> {
@@ -279,34 +295,19 @@ fn cnp(p: &crate::api::v1alpha2::ClusterNetworkPolicy) -> Vec<RawRule<'_>> {
         ClusterNetworkPolicyRuleAction::Deny => "Deny",
         ClusterNetworkPolicyRuleAction::Pass => "Pass",
     };
-    let ingress = p.spec.ingress.iter().flatten().enumerate().map(|(i, r)| {
-        let path = format!("spec.ingress[{i}]");
-        RawRule {
-            ranges: cnp_ranges(&path, r.protocols.as_deref()),
-            path,
-            action: Some(name(r.action)),
-            peers: Vec::new(),
-        }
-    });
-    let egress = p.spec.egress.iter().flatten().enumerate().map(|(i, r)| {
-        let path = format!("spec.egress[{i}]");
-        let peers =
-            r.to.iter()
-                .enumerate()
-                .filter_map(|(j, peer)| {
-                    networks_peer(
-                        format!("{path}.to[{j}]"),
-                        peer.networks.as_deref(),
-                        peer.domain_names.as_deref(),
-                    )
-                })
-                .collect();
-        RawRule {
-            ranges: cnp_ranges(&path, r.protocols.as_deref()),
-            path,
-            action: Some(name(r.action)),
-            peers,
-        }
-    });
-    ingress.chain(egress).collect()
+    admin_rules(
+        &p.spec.ingress,
+        &p.spec.egress,
+        |r, path| (name(r.action), cnp_ranges(path, r.protocols.as_deref())),
+        |r, path| {
+            let peers =
+                r.to.iter()
+                    .map(|peer| (peer.networks.as_deref(), peer.domain_names.as_deref()));
+            (
+                name(r.action),
+                cnp_ranges(path, r.protocols.as_deref()),
+                egress_peers(path, peers),
+            )
+        },
+    )
 }
