@@ -91,6 +91,12 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one answered admission request and observes its latency since `started`.
+    pub fn record_request(&self, labels: RequestLabels, started: std::time::Instant) {
+        self.requests.get_or_create(&labels).inc();
+        self.latency.observe(started.elapsed().as_secs_f64());
+    }
+
     pub fn set_sizes(&self, sizes: Sizes) {
         let set = |cache: &'static str, value: usize| {
             self.cache_size

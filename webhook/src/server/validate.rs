@@ -23,15 +23,12 @@ pub async fn handle(
 ) -> Result<Json<Review>, ApiError> {
     let started = Instant::now();
     let record = |kind, operation, result| {
-        app.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                kind,
-                operation,
-                result,
-            })
-            .inc();
-        app.metrics.latency.observe(started.elapsed().as_secs_f64());
+        let labels = RequestLabels {
+            kind,
+            operation,
+            result,
+        };
+        app.metrics.record_request(labels, started);
     };
     let review = match payload {
         Ok(Json(review)) => review,
@@ -72,15 +69,12 @@ async fn decide(
     started: Instant,
 ) -> Result<Json<Review>, ApiError> {
     let record = |result| {
-        app.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                kind,
-                operation,
-                result,
-            })
-            .inc();
-        app.metrics.latency.observe(started.elapsed().as_secs_f64());
+        let labels = RequestLabels {
+            kind,
+            operation,
+            result,
+        };
+        app.metrics.record_request(labels, started);
     };
     let deadline = started + app.limits.timeout;
     let busy = || {
