@@ -122,18 +122,22 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
         addresses: Default::default(),
     };
     assert!(queues.snapshot().decide(&tcp(WEB, DB, 5432)).allowed);
+    // What the enforcer's loop does with each new engine (rules, queues, conntrack cuts).
+    let put_in_force = |engine, rules: &mut RuleSet| {
+        enforce(
+            &kernel,
+            &queues,
+            rules,
+            Snapshot::new(engine, "node-a"),
+            true,
+        );
+    };
 
     // A policy event takes effect without a rebuild: db is queued, web → db is cut.
     let mut netpols = Feed::<NetworkPolicy>::default();
     shared.update(|store| netpols.handle(Event::Apply(typed(db_policy())), store));
     let engine = source.poll().unwrap().expect("a new engine");
-    enforce(
-        &kernel,
-        &queues,
-        &mut rules,
-        Snapshot::new(engine, "node-a"),
-        true,
-    );
+    put_in_force(engine, &mut rules);
     let installed = kernel.current().expect("rules installed");
     assert_eq!(installed.addresses, [DB.parse().unwrap()].into());
     assert_eq!(*kernel.forgotten.lock().unwrap(), [web_to_db]);
@@ -162,13 +166,7 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     shared.update(|store| pods.handle(Event::Apply(typed(second)), store));
     assert!(shared.rebuild_if_stale());
     let engine = source.poll().unwrap().expect("rebuilt");
-    enforce(
-        &kernel,
-        &queues,
-        &mut rules,
-        Snapshot::new(engine, "node-a"),
-        true,
-    );
+    put_in_force(engine, &mut rules);
     assert_eq!(
         kernel.current().unwrap().addresses,
         [DB.parse().unwrap(), "10.0.1.4".parse().unwrap()].into()
@@ -177,13 +175,7 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     // Deleting the policy opens db again and unqueues it.
     shared.update(|store| netpols.handle(Event::Delete(typed(db_policy())), store));
     let engine = source.poll().unwrap().expect("a new engine");
-    enforce(
-        &kernel,
-        &queues,
-        &mut rules,
-        Snapshot::new(engine, "node-a"),
-        true,
-    );
+    put_in_force(engine, &mut rules);
     assert!(kernel.current().unwrap().addresses.is_empty());
     assert!(queues.snapshot().decide(&tcp(WEB, DB, 5432)).allowed);
 }

@@ -10,7 +10,7 @@ use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
 use netpol_engine::Engine;
-use netpol_engine::lint::{PriorityClash, conflicts_for};
+use netpol_engine::lint::{PriorityClash, conflicts_with};
 use netpol_engine::model::{AdminTier, PolicyKind, PolicyRef};
 
 use crate::metrics::Metrics;
@@ -82,7 +82,7 @@ pub fn conflicts(engine: &Engine) -> Vec<Conflict> {
         if !tied.contains(&(policy.tier, priority)) {
             continue;
         }
-        for clash in conflicts_for(engine, &policy.id) {
+        for clash in conflicts_with(engine, policy) {
             if clash.conflict.is_none() {
                 continue;
             }

@@ -223,19 +223,14 @@ fn traffic_file(path: &Path) -> Result<Vec<Request>> {
 fn resolve(engine: &Engine, request: &Request) -> Result<Flow> {
     let src = engine.resolve(&request.from.parse::<EndpointSpec>()?)?;
     let dst = engine.resolve(&request.to.parse::<EndpointSpec>()?)?;
-    let Some(port_text) = &request.port else {
+    let (protocol, port) = match request.port.as_deref() {
         // Only ICMP comes without a port (checked when reading the request).
-        return Ok(Flow {
-            src,
-            dst,
-            protocol: Protocol::Icmp,
-            port: 0,
-        });
-    };
-    let (protocol, port) = match port_text.parse::<u16>() {
-        Ok(0) => bail!("port 0 is not a destination port"),
-        Ok(port) => (request.protocol.unwrap_or(Protocol::Tcp), port),
-        Err(_) => named_port(engine, dst, port_text, request.protocol, &request.to)?,
+        None => (Protocol::Icmp, 0),
+        Some(text) => match text.parse::<u16>() {
+            Ok(0) => bail!("port 0 is not a destination port"),
+            Ok(port) => (request.protocol.unwrap_or(Protocol::Tcp), port),
+            Err(_) => named_port(engine, dst, text, request.protocol, &request.to)?,
+        },
     };
     Ok(Flow {
         src,
