@@ -12,7 +12,8 @@ use futures::StreamExt;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
-use netpol_engine::load::{Located, ObjectKind, Origin};
+use netpol_engine::cluster::LabelSets;
+use netpol_engine::load::ObjectKind;
 use netpol_engine::state::ObjectKey;
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -20,14 +21,16 @@ use tracing::Instrument;
 pub use kinds::{Cached, trim};
 
 use crate::shared::Shared;
-use crate::store::Store;
+use crate::store::{Entry, Store};
 
 /// Applies one kind's watch events to a store. A re-list (`Init` … `InitDone`) is collected
-/// and then replaces every object of the kind at once, so objects deleted while the watch was
-/// down disappear.
+/// (compiled as it arrives: never a list of API objects) and then replaces every object of the
+/// kind at once, so objects deleted while the watch was down disappear.
 #[derive(Debug)]
 pub struct Feed<K> {
-    relist: Option<Vec<Located>>,
+    relist: Option<Vec<Entry>>,
+    /// Pods of a re-list share one copy of each label set (replicas have equal labels).
+    labels: LabelSets,
     _kind: std::marker::PhantomData<K>,
 }
 
@@ -35,6 +38,7 @@ impl<K: Cached> Default for Feed<K> {
     fn default() -> Self {
         Self {
             relist: None,
+            labels: LabelSets::default(),
             _kind: std::marker::PhantomData,
         }
     }
@@ -45,23 +49,36 @@ impl<K: Cached> Feed<K> {
     pub fn handle(&mut self, event: Event<K>, store: &mut Store) -> bool {
         match event {
             Event::Init => self.relist = Some(Vec::new()),
-            Event::InitApply(object) => self.relist.get_or_insert_default().push(located(object)),
+            Event::InitApply(object) => {
+                let entry = self.relisted(object);
+                self.relist.get_or_insert_default().push(entry);
+            }
             Event::InitDone => {
+                self.labels = LabelSets::default();
                 store.reset(K::KIND, self.relist.take().unwrap_or_default());
                 return true;
             }
-            Event::Apply(object) => store.apply(located(object)),
-            Event::Delete(object) => store.delete(&ObjectKey::of(&located(object).object)),
+            Event::Apply(object) => store.apply_entry(entry(object)),
+            Event::Delete(object) => store.delete(&ObjectKey::of(&object.into_object())),
         }
         false
+    }
+
+    fn relisted(&mut self, object: K) -> Entry {
+        let mut entry = entry(object);
+        if let Entry::Pod(pod) = &mut entry {
+            pod.labels = self.labels.intern(pod.labels.clone());
+        }
+        entry
     }
 
     /// Keeps an object of a re-list in progress (it needs no store yet); other events are
     /// handed back for [`Feed::handle`].
     pub fn buffer(&mut self, event: Event<K>) -> Option<Event<K>> {
         match (event, &mut self.relist) {
-            (Event::InitApply(object), Some(relist)) => {
-                relist.push(located(object));
+            (Event::InitApply(object), Some(_)) => {
+                let entry = self.relisted(object);
+                self.relist.get_or_insert_default().push(entry);
                 None
             }
             (event, _) => Some(event),
@@ -69,11 +86,8 @@ impl<K: Cached> Feed<K> {
     }
 }
 
-fn located<K: Cached>(object: K) -> Located {
-    Located {
-        origin: Origin::new("cluster", 1, None),
-        object: object.into_object(),
-    }
+fn entry<K: Cached>(object: K) -> Entry {
+    Entry::compile(object.into_object())
 }
 
 /// Which admin policy APIs the server serves.

@@ -9,4 +9,4 @@ pub mod store;
 
 pub use caches::{Cached, Feed, Served};
 pub use shared::Shared;
-pub use store::{Sizes, Store};
+pub use store::{Entry, Rebuild, Sizes, Store};

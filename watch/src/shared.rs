@@ -43,11 +43,10 @@ impl Shared {
     /// Rebuilds the engine after endpoint changes, without holding the store's lock during the
     /// build (watch events keep arriving meanwhile and are folded in afterwards).
     pub fn rebuild_if_stale(&self) -> bool {
-        let Some(state) = self.store.lock().expect("store lock").begin_rebuild() else {
+        let Some(rebuild) = self.store.lock().expect("store lock").begin_rebuild() else {
             return false;
         };
-        let engine = Engine::build(&state).engine;
-        drop(state);
+        let engine = rebuild.build();
         self.update(|store| store.finish_rebuild(engine));
         true
     }

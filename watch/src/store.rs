@@ -1,22 +1,131 @@
-//! The in-memory cache of the cluster: its (trimmed) objects and the engine compiled from
-//! them. Watch events arrive through small synchronous `apply` / `delete` /
-//! `reset` methods. Policy changes update the engine at once with `Engine::with_changes`
-//! (cheap: the topology is shared); endpoint changes (pods, namespaces, nodes) only mark the
-//! topology stale, and `refresh` rebuilds it once for a whole batch of events.
+//! The in-memory cache of the cluster and the engine compiled from it. Watch events arrive
+//! through small synchronous `apply` / `delete` / `reset` methods. Policy changes update the
+//! engine at once with `Engine::with_changes` (cheap: the topology is shared); endpoint changes
+//! (pods, namespaces, nodes) only mark the topology stale, and a rebuild folds a whole batch of
+//! them in at once.
+//!
+//! Objects are kept compiled, never as API objects: even trimmed, a pod takes several KiB as
+//! a typed object and ~0.3 KiB compiled. Pods, by far the most numerous, are not even kept
+//! twice: they live in the engine's topology, and the store keeps only the pod changes since
+//! that topology was built.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use netpol_engine::Engine;
+use netpol_engine::compile;
 use netpol_engine::engine::compile_policy;
-use netpol_engine::load::{Located, Object, ObjectKind};
-use netpol_engine::model::{PolicyKind, PolicyRef};
+use netpol_engine::load::{Located, Object, ObjectKind, Workload};
+use netpol_engine::model::{Namespace, Node, Pod, PolicyKind, PolicyRef};
 use netpol_engine::state::{ObjectKey, State};
+use netpol_engine::{Cluster, Engine, Policy};
+
+/// An object compiled for the store, ready to apply.
+#[derive(Debug)]
+pub enum Entry {
+    Namespace(Namespace),
+    Node(Node),
+    Pod(Pod),
+    Workload(ObjectKey, Box<Workload>),
+    /// A policy and its compiled form (`None`: the engine cannot evaluate it, so any previous
+    /// version no longer holds).
+    Policy(ObjectKey, Option<Policy>),
+}
+
+impl Entry {
+    /// Compiles an object as it arrives, so that no raw object is kept.
+    pub fn compile(object: Object) -> Self {
+        let key = ObjectKey::of(&object);
+        match object {
+            Object::Namespace(raw) => Self::Namespace(compile::namespace(&raw)),
+            Object::Node(raw) => Self::Node(compile::node(&raw)),
+            Object::Pod(raw) => Self::Pod(compile::pod(&raw)),
+            Object::Workload(workload) => Self::Workload(key, workload),
+            policy => Self::Policy(key, compile_policy(&policy).and_then(Result::ok)),
+        }
+    }
+}
+
+/// Pod changes since the engine's topology was built.
+#[derive(Debug, Default)]
+struct PodChanges {
+    /// A re-list: all the pods there are, in place of the topology's.
+    replacement: Option<Vec<Pod>>,
+    /// Later changes by namespace and name (`None`: deleted).
+    changes: BTreeMap<(String, String), Option<Pod>>,
+}
+
+impl PodChanges {
+    /// The pods of `base` (or of the re-list) with the changes applied, sorted by namespace
+    /// and name.
+    fn apply_to(self, base: &Cluster) -> Vec<Pod> {
+        let mut pods = match self.replacement {
+            Some(pods) => pods,
+            None => base.pods.iter().filter(|p| !p.template).cloned().collect(),
+        };
+        // Stable: of two definitions of one pod in a re-list, the later one is kept.
+        pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        pods.dedup_by(|later, kept| {
+            let same = later.namespace == kept.namespace && later.name == kept.name;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        if self.changes.is_empty() {
+            return pods;
+        }
+        let mut changes = self.changes.into_iter().peekable();
+        let mut merged = Vec::with_capacity(pods.len() + changes.len());
+        for pod in pods {
+            let key = (pod.namespace.as_str(), pod.name.as_str());
+            while let Some(((ns, name), _)) = changes.peek()
+                && (ns.as_str(), name.as_str()) < key
+            {
+                merged.extend(changes.next().and_then(|(_, pod)| pod));
+            }
+            match changes.peek() {
+                Some(((ns, name), _)) if (ns.as_str(), name.as_str()) == key => {
+                    merged.extend(changes.next().and_then(|(_, pod)| pod));
+                }
+                _ => merged.push(pod),
+            }
+        }
+        merged.extend(changes.filter_map(|(_, pod)| pod));
+        merged
+    }
+}
+
+/// What a rebuild needs, taken from the store so that the build runs outside its lock.
+#[derive(Debug)]
+pub struct Rebuild {
+    base: Arc<Cluster>,
+    namespaces: Vec<Namespace>,
+    nodes: Vec<Node>,
+    workloads: Vec<Workload>,
+    pods: PodChanges,
+    policies: Vec<Policy>,
+}
+
+impl Rebuild {
+    /// The engine: the base topology with the pod changes, and the policies.
+    pub fn build(self) -> Engine {
+        let pods = self.pods.apply_to(&self.base);
+        drop(self.base);
+        let cluster = Cluster::from_parts(self.namespaces, self.nodes, pods, &self.workloads);
+        Engine::new(Arc::new(cluster), self.policies)
+    }
+}
 
 #[derive(Debug)]
 pub struct Store {
-    state: State,
     engine: Arc<Engine>,
+    namespaces: BTreeMap<String, Namespace>,
+    nodes: BTreeMap<String, Node>,
+    workloads: BTreeMap<ObjectKey, Box<Workload>>,
+    /// Only the changes: the pods themselves are in the engine's topology.
+    pods: PodChanges,
+    /// Policies that compiled (shared with the engine, which holds the same `Arc`s).
+    policies: BTreeMap<ObjectKey, Policy>,
     /// An endpoint changed since the engine was built.
     stale: bool,
     /// Policies changed since a rebuild began, to fold into the engine it produces.
@@ -46,14 +155,25 @@ impl Store {
     /// A store holding `state`, with the engine built from it. Policies that do not compile
     /// are left out of the engine (netpol's webhook would not have admitted them).
     pub fn new(state: State) -> Self {
-        let engine = Arc::new(Engine::build(&state).engine);
-        Self {
-            state,
-            engine,
-            stale: false,
+        let mut store = Self {
+            engine: Arc::new(Engine::new(Arc::default(), Vec::new())),
+            namespaces: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            workloads: BTreeMap::new(),
+            pods: PodChanges {
+                replacement: Some(Vec::new()),
+                changes: BTreeMap::new(),
+            },
+            policies: BTreeMap::new(),
+            stale: true,
             pending: BTreeSet::new(),
             rebuilding: false,
+        };
+        for located in state.objects() {
+            store.keep(Entry::compile(located.object.clone()));
         }
+        store.refresh();
+        store
     }
 
     /// The current engine; cheap to clone and keep across a request or a batch of packets.
@@ -61,104 +181,172 @@ impl Store {
         self.engine.clone()
     }
 
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-
-    /// True when endpoint changes await `refresh`.
+    /// True when endpoint changes await a rebuild.
     pub fn is_stale(&self) -> bool {
         self.stale
     }
 
     /// Creates or replaces an object (a watch event).
     pub fn apply(&mut self, located: Located) {
-        let kind = located.object.kind();
-        if let Some(id) = policy_ref(&located.object) {
+        self.apply_entry(Entry::compile(located.object));
+    }
+
+    /// Creates or replaces an object already compiled.
+    pub fn apply_entry(&mut self, entry: Entry) {
+        if let Entry::Policy(key, compiled) = &entry {
             if self.rebuilding {
-                self.pending.insert(ObjectKey::of(&located.object));
+                self.pending.insert(key.clone());
             }
-            match compile_policy(&located.object) {
-                Some(Ok(policy)) => {
-                    self.engine = Arc::new(self.engine.with_changes(vec![policy], &[]));
-                }
-                // A policy the engine cannot evaluate: the previous version no longer holds.
-                _ => self.engine = Arc::new(self.engine.with_changes(Vec::new(), &[id])),
-            }
-        } else if is_endpoint(kind) {
+            let changed = match (compiled, policy_id(key)) {
+                (Some(policy), _) => self.engine.with_changes(vec![policy.clone()], &[]),
+                (None, Some(id)) => self.engine.with_changes(Vec::new(), &[id]),
+                (None, None) => return,
+            };
+            self.engine = Arc::new(changed);
+        } else {
             self.stale = true;
         }
-        self.state.apply(located);
+        self.keep(entry);
+    }
+
+    /// Records an entry without touching the engine.
+    fn keep(&mut self, entry: Entry) {
+        match entry {
+            Entry::Namespace(namespace) => {
+                self.namespaces.insert(namespace.name.clone(), namespace);
+            }
+            Entry::Node(node) => {
+                self.nodes.insert(node.name.clone(), node);
+            }
+            Entry::Pod(pod) => match &mut self.pods.replacement {
+                // Still loading a re-list: append (no key map for 150,000 pods).
+                Some(pods) if self.pods.changes.is_empty() => pods.push(pod),
+                _ => {
+                    let key = (pod.namespace.clone(), pod.name.clone());
+                    self.pods.changes.insert(key, Some(pod));
+                }
+            },
+            Entry::Workload(key, workload) => {
+                self.workloads.insert(key, workload);
+            }
+            Entry::Policy(key, Some(policy)) => {
+                self.policies.insert(key, policy);
+            }
+            Entry::Policy(key, None) => {
+                self.policies.remove(&key);
+            }
+        }
     }
 
     /// Removes an object (a watch event).
     pub fn delete(&mut self, key: &ObjectKey) {
-        if self.state.delete(key).is_none() {
-            return;
-        }
-        if let Some(kind) = policy_kind(key.kind) {
+        if let Some(id) = policy_id(key) {
             if self.rebuilding {
                 self.pending.insert(key.clone());
             }
-            let id = PolicyRef {
-                kind,
-                namespace: key.namespace.clone(),
-                name: key.name.clone(),
-            };
-            self.engine = Arc::new(self.engine.with_changes(Vec::new(), &[id]));
-        } else if is_endpoint(key.kind) {
-            self.stale = true;
+            if self.policies.remove(key).is_some() {
+                self.engine = Arc::new(self.engine.with_changes(Vec::new(), &[id]));
+            }
+            return;
         }
+        match key.kind {
+            ObjectKind::Namespace => drop(self.namespaces.remove(&key.name)),
+            ObjectKind::Node => drop(self.nodes.remove(&key.name)),
+            ObjectKind::Pod => {
+                let namespace = key.namespace.clone().unwrap_or_default();
+                self.pods
+                    .changes
+                    .insert((namespace, key.name.clone()), None);
+            }
+            _ => drop(self.workloads.remove(key)),
+        }
+        self.stale = true;
     }
 
     /// Replaces every object of one kind (a watch re-list): the engine is rebuilt at the next
-    /// `refresh`.
-    pub fn reset(&mut self, kind: ObjectKind, objects: impl IntoIterator<Item = Located>) {
-        self.state.reset(kind, objects);
+    /// refresh.
+    pub fn reset(&mut self, kind: ObjectKind, entries: impl IntoIterator<Item = Entry>) {
+        match kind {
+            ObjectKind::Namespace => self.namespaces.clear(),
+            ObjectKind::Node => self.nodes.clear(),
+            ObjectKind::Pod => {
+                let pods = entries
+                    .into_iter()
+                    .filter_map(|entry| match entry {
+                        Entry::Pod(pod) => Some(pod),
+                        _ => None,
+                    })
+                    .collect();
+                self.pods = PodChanges {
+                    replacement: Some(pods),
+                    changes: BTreeMap::new(),
+                };
+                self.stale = true;
+                return;
+            }
+            ObjectKind::Workload(_) => self.workloads.retain(|key, _| key.kind != kind),
+            policies => {
+                let (gone, kept): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                    std::mem::take(&mut self.policies)
+                        .into_iter()
+                        .partition(|(key, _)| key.kind == policies);
+                self.policies = kept;
+                if self.rebuilding {
+                    self.pending.extend(gone.into_keys());
+                }
+            }
+        }
+        for entry in entries {
+            if let (Entry::Policy(key, _), true) = (&entry, self.rebuilding) {
+                self.pending.insert(key.clone());
+            }
+            self.keep(entry);
+        }
         self.stale = true;
     }
 
     /// Rebuilds the engine if endpoints changed since the last build; returns whether it did.
     pub fn refresh(&mut self) -> bool {
-        let Some(state) = self.begin_rebuild() else {
+        let Some(rebuild) = self.begin_rebuild() else {
             return false;
         };
-        self.finish_rebuild(Engine::build(&state).engine);
+        self.finish_rebuild(rebuild.build());
         true
     }
 
-    /// Starts a rebuild when endpoints changed: a copy of the state to build from, outside
-    /// any lock. Changes arriving meanwhile are kept for [`Store::finish_rebuild`].
-    pub fn begin_rebuild(&mut self) -> Option<State> {
-        if !self.stale {
+    /// Starts a rebuild when endpoints changed and none is under way: what to build from,
+    /// outside any lock. Changes
+    /// arriving meanwhile are kept for [`Store::finish_rebuild`] (policies) or the next
+    /// rebuild (endpoints).
+    pub fn begin_rebuild(&mut self) -> Option<Rebuild> {
+        // One at a time: a second would build on a topology the first is about to replace.
+        if !self.stale || self.rebuilding {
             return None;
         }
         self.stale = false;
         self.rebuilding = true;
         self.pending.clear();
-        Some(self.state.clone())
+        Some(Rebuild {
+            base: self.engine.cluster.clone(),
+            namespaces: self.namespaces.values().cloned().collect(),
+            nodes: self.nodes.values().cloned().collect(),
+            workloads: self.workloads.values().map(|w| (**w).clone()).collect(),
+            pods: std::mem::take(&mut self.pods),
+            policies: self.policies.values().cloned().collect(),
+        })
     }
 
-    /// Installs an engine built from [`Store::begin_rebuild`]'s state, with the policies
-    /// changed since then applied to it (endpoint changes since then leave the store stale).
+    /// Installs an engine built from [`Store::begin_rebuild`]'s parts, with the policies
+    /// changed since then applied to it.
     pub fn finish_rebuild(&mut self, engine: Engine) {
         self.rebuilding = false;
         let mut upserts = Vec::new();
         let mut removals = Vec::new();
         for key in std::mem::take(&mut self.pending) {
-            let Some(kind) = policy_kind(key.kind) else {
-                continue;
-            };
-            let compiled = self
-                .state
-                .get(&key)
-                .and_then(|located| compile_policy(&located.object));
-            match compiled {
-                Some(Ok(policy)) => upserts.push(policy),
-                _ => removals.push(PolicyRef {
-                    kind,
-                    namespace: key.namespace,
-                    name: key.name,
-                }),
+            match (self.policies.get(&key), policy_id(&key)) {
+                (Some(policy), _) => upserts.push(policy.clone()),
+                (None, Some(id)) => removals.push(id),
+                (None, None) => {}
             }
         }
         self.engine = if upserts.is_empty() && removals.is_empty() {
@@ -171,7 +359,11 @@ impl Store {
     pub fn sizes(&self) -> Sizes {
         let engine = &self.engine;
         Sizes {
-            objects: self.state.len(),
+            objects: self.namespaces.len()
+                + self.nodes.len()
+                + self.workloads.len()
+                + self.policies.len()
+                + engine.cluster.pods.iter().filter(|p| !p.template).count(),
             pods: engine.cluster.pods.len(),
             namespaces: engine.cluster.namespaces.len(),
             nodes: engine.cluster.nodes.len(),
@@ -180,13 +372,6 @@ impl Store {
             identities: engine.identities().len(),
         }
     }
-}
-
-fn is_endpoint(kind: ObjectKind) -> bool {
-    matches!(
-        kind,
-        ObjectKind::Pod | ObjectKind::Namespace | ObjectKind::Node | ObjectKind::Workload(_)
-    )
 }
 
 /// The policy kind of an object kind, if it is one.
@@ -200,11 +385,11 @@ pub fn policy_kind(kind: ObjectKind) -> Option<PolicyKind> {
     })
 }
 
-/// Names a policy object the way the engine does.
-pub fn policy_ref(object: &Object) -> Option<PolicyRef> {
+/// Names a policy the way the engine does, from its key.
+pub fn policy_id(key: &ObjectKey) -> Option<PolicyRef> {
     Some(PolicyRef {
-        kind: policy_kind(object.kind())?,
-        namespace: object.namespace().map(str::to_owned),
-        name: object.name().to_owned(),
+        kind: policy_kind(key.kind)?,
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
     })
 }
