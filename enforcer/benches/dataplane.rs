@@ -13,6 +13,8 @@
 mod agent;
 #[path = "../tests/netns/enforcer.rs"]
 mod enforcer;
+#[path = "../tests/common/fake_api.rs"]
+mod fake_api;
 #[path = "../tests/netns/tools.rs"]
 mod tools;
 #[path = "../tests/netns/topology.rs"]
@@ -88,7 +90,7 @@ fn decision_time() {
         "state: {} pods, {} identities, {} local pods queued on {node}, built in {:?} ({} compile errors)",
         snapshot.engine.cluster.pods.len(),
         snapshot.engine.identities().len(),
-        snapshot.queued_addresses().len(),
+        snapshot.queued().addresses().len(),
         started.elapsed(),
         errors.len()
     );
@@ -184,9 +186,140 @@ fn enforcer_memory(objects: &[Located]) -> anyhow::Result<()> {
     result
 }
 
+/// Serves the state from a fake API server on loopback (lists paged by 500, as the reflectors
+/// ask) and has the enforcer binary read it through its reflectors with `--dry-run`; prints
+/// the figures it logs once the caches synced and the engine is built.
+fn enforcer_api_memory(objects: &[Located]) -> anyhow::Result<()> {
+    use netpol_engine::load::ObjectKind;
+    let mut by_path: std::collections::BTreeMap<String, (&str, &str, Vec<serde_json::Value>)> =
+        std::collections::BTreeMap::new();
+    for located in objects {
+        let (path, api_version, kind) = match located.object.kind() {
+            ObjectKind::Namespace => ("/api/v1/namespaces", "v1", "Namespace"),
+            ObjectKind::Node => ("/api/v1/nodes", "v1", "Node"),
+            ObjectKind::Pod => ("/api/v1/pods", "v1", "Pod"),
+            ObjectKind::NetworkPolicy => (
+                "/apis/networking.k8s.io/v1/networkpolicies",
+                "networking.k8s.io/v1",
+                "NetworkPolicy",
+            ),
+            ObjectKind::AdminNetworkPolicy => (
+                "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies",
+                "policy.networking.k8s.io/v1alpha1",
+                "AdminNetworkPolicy",
+            ),
+            ObjectKind::BaselineAdminNetworkPolicy => (
+                "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies",
+                "policy.networking.k8s.io/v1alpha1",
+                "BaselineAdminNetworkPolicy",
+            ),
+            ObjectKind::ClusterNetworkPolicy => (
+                "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies",
+                "policy.networking.k8s.io/v1alpha2",
+                "ClusterNetworkPolicy",
+            ),
+            ObjectKind::Workload(_) => continue,
+        };
+        let entry = by_path
+            .entry(path.into())
+            .or_insert((api_version, kind, Vec::new()));
+        entry.2.push(located.object.to_json()?);
+    }
+    let mut lists = fake_api::Lists::new();
+    for (path, (api_version, kind, items)) in by_path {
+        lists.insert(path, fake_api::list(api_version, kind, items));
+    }
+    let resources = |group_version: &str, kinds: &[(&str, &str)]| {
+        let resources: Vec<serde_json::Value> = kinds
+            .iter()
+            .map(|(name, kind)| serde_json::json!({"name": name, "singularName": "", "namespaced": false, "kind": kind, "verbs": ["list", "watch"]}))
+            .collect();
+        serde_json::json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
+    };
+    lists.insert(
+        "/apis/policy.networking.k8s.io/v1alpha1".into(),
+        resources(
+            "policy.networking.k8s.io/v1alpha1",
+            &[
+                ("adminnetworkpolicies", "AdminNetworkPolicy"),
+                ("baselineadminnetworkpolicies", "BaselineAdminNetworkPolicy"),
+            ],
+        ),
+    );
+    lists.insert(
+        "/apis/policy.networking.k8s.io/v1alpha2".into(),
+        resources(
+            "policy.networking.k8s.io/v1alpha2",
+            &[("clusternetworkpolicies", "ClusterNetworkPolicy")],
+        ),
+    );
+    let server = fake_api::FakeApiServer::start(lists, fake_api::Watches::new());
+    let kubeconfig =
+        std::env::temp_dir().join(format!("netpol-bench-kubeconfig-{}", std::process::id()));
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: \"{}\"}}}}]\n\
+             users: [{{name: fake, user: {{}}}}]\ncontexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\n\
+             current-context: fake\n",
+            server.url
+        ),
+    )?;
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netpol-enforcer"))
+        .args(["--dry-run", "--node-name", "node-00042"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output();
+    let _ = std::fs::remove_file(&kubeconfig);
+    let out = out?;
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log
+        .lines()
+        .find(|l| l.contains("state loaded"))
+        .ok_or_else(|| anyhow::anyhow!("no 'state loaded' line: {log}"))?;
+    let fields: serde_json::Value = serde_json::from_str(line)?;
+    let f = &fields["fields"];
+    println!(
+        "enforcer process (--dry-run, state from the Kubernetes API: a fake server on loopback, lists paged by 500): resident {} MiB once loaded, peak {} MiB (target < 256 MiB); {} pods, {} queued; {:.1?} in all",
+        f["resident_mib"],
+        f["peak_resident_mib"],
+        f["pods"],
+        f["queued_pods"],
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// What one wake-up costs on this machine: two threads handing a token back and forth (each
+/// hand-off wakes the other). A queued packet costs at least two (the reader's, then the
+/// connection's own thread's), which is the floor of the enforcer's added latency.
+fn wake_up_round_trip() -> Duration {
+    let (to_peer, from_main) = std::sync::mpsc::channel::<u32>();
+    let (to_main, from_peer) = std::sync::mpsc::channel::<u32>();
+    let peer = std::thread::spawn(move || {
+        while let Ok(token) = from_main.recv() {
+            if to_main.send(token).is_err() {
+                break;
+            }
+        }
+    });
+    const ROUNDS: u32 = 20_000;
+    let started = Instant::now();
+    for token in 0..ROUNDS {
+        let _ = to_peer.send(token);
+        let _ = from_peer.recv();
+    }
+    let elapsed = started.elapsed() / ROUNDS;
+    drop(to_peer);
+    let _ = peer.join();
+    elapsed
+}
+
 fn connection_rate() -> anyhow::Result<()> {
     const CLUSTER: &str = include_str!("../tests/netns/cluster.yaml");
     const POLICIES: &str = include_str!("../tests/netns/bench-policies.yaml");
+    const INGRESS_ONLY: &str = include_str!("../tests/netns/bench-policies-ingress.yaml");
     let (web, db) = (
         std::net::Ipv4Addr::new(10, 251, 1, 2),
         std::net::Ipv4Addr::new(10, 251, 2, 2),
@@ -200,6 +333,10 @@ fn connection_rate() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("cluster.yaml"), CLUSTER)?;
     std::fs::write(dir.join("policies.yaml"), POLICIES)?;
+    let ingress_dir = dir.join("ingress-only");
+    std::fs::create_dir_all(&ingress_dir)?;
+    std::fs::write(ingress_dir.join("cluster.yaml"), CLUSTER)?;
+    std::fs::write(ingress_dir.join("policies.yaml"), INGRESS_ONLY)?;
     let result = (|| -> anyhow::Result<()> {
         let mut client = agent::Agent::start(&topology.pods[0].netns.name)?;
         let server = agent::Agent::start(&topology.pods[1].netns.name)?;
@@ -207,7 +344,7 @@ fn connection_rate() -> anyhow::Result<()> {
             "SCTP sockets in this kernel: {}",
             client.sctp && server.sctp
         );
-        let window = Duration::from_secs(2);
+        let window = Duration::from_millis(1500);
         let rate = |client: &mut agent::Agent, parallel: usize| -> anyhow::Result<f64> {
             let rest = format!("{db} 7070 {} {parallel}", window.as_millis());
             let answer = client.ask("rate", &rest, window + Duration::from_secs(10))?;
@@ -233,41 +370,77 @@ fn connection_rate() -> anyhow::Result<()> {
             }
             Ok(())
         };
-        for parallel in [1, 4] {
-            // Alternate the setups, so that load from other work on the machine hits each.
-            let mut figures: [Vec<f64>; 3] = Default::default();
-            for _ in 0..3 {
-                figures[0].push(rate(&mut client, parallel)?);
-                conntrack_only(true)?;
-                figures[1].push(rate(&mut client, parallel)?);
-                conntrack_only(false)?;
+        let start_enforcers =
+            |state: &std::path::Path, extra: &[&str]| -> anyhow::Result<Vec<enforcer::Enforcer>> {
                 let mut enforcers = Vec::new();
                 for (i, node) in ["n1", "n2"].iter().enumerate() {
                     let log = dir.join(format!("{node}.log"));
                     let netns = &topology.nodes[i].name;
-                    enforcers.push(enforcer::Enforcer::start(netns, node, &dir, log)?);
+                    enforcers.push(enforcer::Enforcer::start(netns, node, state, log, extra)?);
                 }
-                figures[2].push(rate(&mut client, parallel)?);
-                for mut enforcer in enforcers {
-                    enforcer.stop()?;
-                    let denials = enforcer.log_text().matches("\"denied\"").count();
-                    if denials > 0 {
-                        println!(
-                            "unexpected denials in {}: {denials}",
-                            enforcer.log.display()
-                        );
-                    }
+                Ok(enforcers)
+            };
+        let stop_enforcers = |enforcers: Vec<enforcer::Enforcer>| -> anyhow::Result<()> {
+            for mut enforcer in enforcers {
+                enforcer.stop()?;
+                let denials = enforcer.log_text().matches("\"denied\"").count();
+                if denials > 0 {
+                    println!(
+                        "unexpected denials in {}: {denials}",
+                        enforcer.log.display()
+                    );
                 }
             }
-            let [bare, conntrack, with] = figures.map(|mut v| {
+            Ok(())
+        };
+        println!(
+            "wake-up round trip between two threads on this machine: {:.1?} (two wake-ups)",
+            wake_up_round_trip()
+        );
+        const ROUNDS: usize = 5;
+        for parallel in [1, 4] {
+            // Alternate the setups within each round, so that load from other work on the
+            // machine hits each alike; ratios are taken within a round, then the median.
+            let mut rates: [Vec<f64>; 5] = Default::default();
+            for _ in 0..ROUNDS {
+                rates[0].push(rate(&mut client, parallel)?);
+                conntrack_only(true)?;
+                rates[1].push(rate(&mut client, parallel)?);
+                conntrack_only(false)?;
+                let enforcers = start_enforcers(&dir, &[])?;
+                rates[2].push(rate(&mut client, parallel)?);
+                stop_enforcers(enforcers)?;
+                let enforcers = start_enforcers(&dir, &["--busy-poll-us", "50"])?;
+                rates[3].push(rate(&mut client, parallel)?);
+                stop_enforcers(enforcers)?;
+                let enforcers = start_enforcers(&ingress_dir, &[])?;
+                rates[4].push(rate(&mut client, parallel)?);
+                stop_enforcers(enforcers)?;
+            }
+            let median = |mut v: Vec<f64>| {
                 v.sort_by(f64::total_cmp);
                 v[v.len() / 2]
-            });
+            };
+            let ratio = |with: usize, to: usize| {
+                median((0..ROUNDS).map(|r| rates[with][r] / rates[to][r]).collect())
+            };
+            let [bare, conntrack, both, polling, ingress] = rates.clone().map(median);
             println!(
-                "new TCP connections/s web (n1) -> db (n2), {parallel} connector(s), median of 3: no netfilter {bare:.0}, conntrack only {conntrack:.0}, enforcer (queued at both nodes) {with:.0}; ratio {:.2} to no netfilter, {:.2} to conntrack only (target >= 0.7)",
-                with / bare,
-                with / conntrack
+                "new TCP connections/s web (n1) -> db (n2), {parallel} connector(s), medians of {ROUNDS} rounds: \
+                 no netfilter {bare:.0}, conntrack only {conntrack:.0}; enforcer: queued at both nodes {both:.0}, \
+                 the same with --busy-poll-us 50 {polling:.0}, ingress-only policy (queued at n2 only) {ingress:.0}"
             );
+            for (name, with) in [
+                ("both nodes", 2),
+                ("both, busy polling", 3),
+                ("ingress only", 4),
+            ] {
+                println!(
+                    "  ratio, {name}: {:.2} to no netfilter, {:.2} to conntrack only (target >= 0.7)",
+                    ratio(with, 0),
+                    ratio(with, 1)
+                );
+            }
         }
         Ok(())
     })();
@@ -277,9 +450,24 @@ fn connection_rate() -> anyhow::Result<()> {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; anything else is a filter we ignore.
-    decision_time();
-    if tools::ready("connection-rate bench")
+    // `cargo bench` passes `--bench`; other arguments pick parts: `decision`, `api-memory`,
+    // `connections`.
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
+    if wanted("decision") {
+        decision_time();
+    }
+    if wanted("api-memory") {
+        let objects = generate(&Shape::large());
+        if let Err(error) = enforcer_api_memory(&objects) {
+            println!("enforcer memory (Kubernetes API): failed: {error:#}");
+        }
+    }
+    if wanted("connections")
+        && tools::ready("connection-rate bench")
         && let Err(error) = connection_rate()
     {
         println!("connection-rate bench failed: {error:#}");

@@ -2,15 +2,17 @@
 //! Egress is decided here for local sources and ingress for local destinations, so that each
 //! direction is decided exactly once, at the node of the pod it protects.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use netpol_engine::compile::CompileError;
+use netpol_engine::engine::Applied;
 use netpol_engine::eval::Decider;
+use netpol_engine::model::Direction;
 use netpol_engine::{Decision, Endpoint, Engine, Flow, Protocol, State, VerdictCache};
 use rustc_hash::FxHashSet;
 
+use crate::kernel::Queued;
 use crate::packet::{Packet, Transport};
 
 /// Distinct flows remembered per engine before the cache starts over.
@@ -62,8 +64,8 @@ pub struct Snapshot {
     cache: VerdictCache,
     /// Addresses of this node's pods (not host-network).
     local: FxHashSet<IpAddr>,
-    /// Local pod addresses that some policy selects: only their new connections are queued.
-    selected: BTreeSet<IpAddr>,
+    /// Local pods whose new connections are queued, by the direction a policy affects.
+    queued: Queued,
 }
 
 impl Snapshot {
@@ -76,17 +78,21 @@ impl Snapshot {
     /// This node's view of `engine` (shared with the source that published it).
     pub fn new(engine: Arc<Engine>, node: &str) -> Self {
         let mut local = FxHashSet::default();
-        let mut selected = BTreeSet::new();
+        let mut queued = Queued::default();
         for (id, pod) in engine.cluster.pods.iter().enumerate() {
             if pod.host_network || pod.template || pod.node.as_deref() != Some(node) {
                 continue;
             }
             let applied = engine.applied(engine.identity_of(id as u32));
-            let is_selected = !applied.admin.is_empty() || !applied.netpols.is_empty();
+            let egress = affects(&engine, applied, Direction::Egress);
+            let ingress = affects(&engine, applied, Direction::Ingress);
             for ip in &pod.ips {
                 local.insert(*ip);
-                if is_selected {
-                    selected.insert(*ip);
+                if egress {
+                    queued.egress.insert(*ip);
+                }
+                if ingress {
+                    queued.ingress.insert(*ip);
                 }
             }
         }
@@ -94,13 +100,13 @@ impl Snapshot {
             engine,
             cache: VerdictCache::new(CACHE_CAPACITY),
             local,
-            selected,
+            queued,
         }
     }
 
-    /// Local pod addresses whose new connections must be queued.
-    pub fn queued_addresses(&self) -> &BTreeSet<IpAddr> {
-        &self.selected
+    /// Local pods whose new connections must be queued.
+    pub fn queued(&self) -> &Queued {
+        &self.queued
     }
 
     pub fn is_local(&self, ip: &IpAddr) -> bool {
@@ -141,6 +147,20 @@ impl Snapshot {
             None => format!("{direction} denied ({decider:?}: no rule allows it)"),
         }
     }
+}
+
+/// True when a policy applied to a pod can decide its traffic in `direction`: an admin
+/// policy with rules in that direction, or a NetworkPolicy whose policyTypes include it
+/// (which isolates the pod even without rules). Otherwise that direction is allowed.
+fn affects(engine: &Engine, applied: &Applied, direction: Direction) -> bool {
+    applied
+        .admin
+        .iter()
+        .any(|slot| !engine.admin_policy(*slot).rules(direction).is_empty())
+        || applied
+            .netpols
+            .iter()
+            .any(|slot| engine.network_policy(*slot).rules(direction).is_some())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! to a local pod that some policy selects; a thread per queue decides it with the engine and
 //! accepts or silently drops it. Rules, queues and conntrack go through the `kernel` seam.
 
+pub mod affinity;
 pub mod api;
 pub mod cut;
 pub mod decide;

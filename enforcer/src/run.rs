@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
+use crate::affinity;
 use crate::cut;
 use crate::decide::Snapshot;
 use crate::kernel::{self, Kernel, Queues, RuleSet};
@@ -48,12 +49,19 @@ pub struct Config {
     /// engine, in milliseconds (policy changes apply at once).
     #[arg(long, env = "NETPOL_REBUILD_MS", default_value_t = 1000)]
     pub rebuild_ms: u64,
-    /// How many queues (one reader thread each); connections are spread over them.
+    /// How many queues (one reader thread each). With more than one, a packet goes to the queue
+    /// of the CPU it arrived on (CPU fanout) and each thread runs on its queue's CPUs; one
+    /// queue per CPU makes every wake-up local.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub queues: u16,
     /// The first queue number.
     #[arg(long, default_value_t = 0)]
     pub queue_base: u16,
+    /// Microseconds a queue thread keeps polling for the next packet before it sleeps (0: it
+    /// sleeps at once). Polling saves the thread's wake-up on each new connection when they
+    /// come in quick succession, for CPU time while it polls; see docs/performance.md.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub busy_poll_us: u64,
     #[arg(long, value_enum, default_value_t = FailMode::Open)]
     pub fail_mode: FailMode,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
@@ -127,14 +135,24 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     if config.deny_log_rate > 0 {
         shared.deny_log = Some(RateLimit::new(config.deny_log_rate));
     }
+    if config.busy_poll_us > 0 {
+        shared.busy_poll = Some(Duration::from_micros(config.busy_poll_us));
+    }
     let shared = Arc::new(shared);
     let queues = Queues {
         first: config.queue_base,
         count: config.queues,
     };
     // Readers are bound before rules exist, so that fail-closed never drops for want of one.
-    for number in queues.numbers() {
-        verdict::spawn(number, shared.clone())
+    let allowed = affinity::allowed_cpus().context("reading this process's CPU set")?;
+    for (index, number) in queues.numbers().enumerate() {
+        let index = u16::try_from(index).unwrap_or(u16::MAX);
+        let cpus = if queues.count > 1 {
+            affinity::cpus_for_queue(index, queues.count, &allowed)
+        } else {
+            Vec::new()
+        };
+        verdict::spawn(number, cpus, shared.clone())
             .with_context(|| format!("binding queue {number}"))?;
     }
     let bound = metrics::serve(config.metrics_addr, metrics.clone())
@@ -143,14 +161,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let mut rules = RuleSet {
         queues,
         fail_open,
-        addresses: shared.snapshot().queued_addresses().clone(),
+        queued: shared.snapshot().queued().clone(),
     };
     sync(kernel.as_ref(), &rules, &metrics).context("installing rules")?;
     metrics.ready.store(true, Ordering::Relaxed);
     tracing::info!(
         node = %config.node_name,
         queues = config.queues,
-        queued_pods = rules.addresses.len(),
+        queued_pods = rules.queued.addresses().len(),
+        queued_egress = rules.queued.egress.len(),
+        queued_ingress = rules.queued.ingress.len(),
         metrics = %bound,
         "ready"
     );
@@ -213,8 +233,8 @@ pub fn enforce(
 ) {
     let snapshot = Arc::new(snapshot);
     shared.replace(snapshot.clone());
-    if snapshot.queued_addresses() != &rules.addresses {
-        rules.addresses = snapshot.queued_addresses().clone();
+    if snapshot.queued() != &rules.queued {
+        rules.queued = snapshot.queued().clone();
         if let Err(error) = sync(kernel, rules, &shared.metrics) {
             tracing::error!(%error, "rule sync failed");
         }
@@ -248,7 +268,7 @@ fn log_snapshot(snapshot: &Snapshot, started: Instant) {
     tracing::info!(
         pods = snapshot.engine.cluster.pods.len(),
         identities = snapshot.engine.identities().len(),
-        queued_pods = snapshot.queued_addresses().len(),
+        queued_pods = snapshot.queued().addresses().len(),
         millis = started.elapsed().as_millis() as u64,
         resident_mib = memory_mib("VmRSS:"),
         peak_resident_mib = memory_mib("VmHWM:"),

@@ -1,12 +1,14 @@
 //! The verdict loop: one blocking thread per queue reads a packet, decides it with the current
 //! snapshot and accepts or drops it (silently: no reset, no ICMP).
 
+use std::io::ErrorKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nfq::{Queue, Verdict};
 
+use crate::affinity;
 use crate::decide::Snapshot;
 use crate::metrics::{Metrics, VerdictLabels};
 use crate::packet::{self, COPY_RANGE};
@@ -19,6 +21,9 @@ pub struct Shared {
     /// Verdict for packets that cannot be read: accept when failing open.
     pub fail_open: bool,
     pub deny_log: Option<RateLimit>,
+    /// How long a queue thread polls for the next packet before it sleeps (none: it sleeps
+    /// at once).
+    pub busy_poll: Option<Duration>,
 }
 
 impl Shared {
@@ -28,6 +33,7 @@ impl Shared {
             metrics,
             fail_open,
             deny_log: None,
+            busy_poll: None,
         }
     }
 
@@ -119,8 +125,13 @@ impl RateLimit {
     }
 }
 
-/// Binds queue `number` (so that errors show at start) and spawns its reader thread.
-pub fn spawn(number: u16, shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
+/// Binds queue `number` (so that errors show at start) and spawns its reader thread, pinned to
+/// `cpus` (none: free to run anywhere).
+pub fn spawn(
+    number: u16,
+    cpus: Vec<usize>,
+    shared: Arc<Shared>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut queue = Queue::open()?;
     queue.bind(number)?;
     queue.set_copy_range(number, COPY_RANGE)?;
@@ -132,13 +143,22 @@ pub fn spawn(number: u16, shared: Arc<Shared>) -> std::io::Result<std::thread::J
         .spawn(move || {
             let span = tracing::info_span!("queue", number);
             let _entered = span.enter();
+            match affinity::pin_current_thread(&cpus) {
+                Ok(()) if !cpus.is_empty() => tracing::debug!(?cpus, "queue thread pinned"),
+                Ok(()) => {}
+                Err(error) => tracing::warn!(%error, ?cpus, "queue thread not pinned"),
+            }
             read_loop(queue, &shared);
         })
 }
 
 fn read_loop(mut queue: Queue, shared: &Shared) {
     loop {
-        let mut message = match queue.recv() {
+        let received = match shared.busy_poll {
+            Some(budget) => receive_polling(&mut queue, budget),
+            None => queue.recv(),
+        };
+        let mut message = match received {
             Ok(message) => message,
             // ENOBUFS: the socket overflowed and packets were lost (counted by the kernel).
             Err(error) if error.raw_os_error() == Some(105) => continue,
@@ -157,6 +177,28 @@ fn read_loop(mut queue: Queue, shared: &Shared) {
         if let Err(error) = queue.verdict(message) {
             tracing::warn!(%error, "verdict failed");
         }
+    }
+}
+
+/// Busy polling: asks for the next packet without sleeping for up to `budget`, giving the
+/// CPU to anything else runnable in between, then blocks. Under a steady stream of new
+/// connections the thread is awake when a packet arrives, which saves the wake-up (a few
+/// microseconds on bare metal, tens on virtual machines) on each connection's critical path,
+/// at the price of CPU while it polls.
+fn receive_polling(queue: &mut Queue, budget: Duration) -> std::io::Result<nfq::Message> {
+    let would_block = |r: &std::io::Result<nfq::Message>| matches!(r, Err(e) if e.kind() == ErrorKind::WouldBlock);
+    queue.set_nonblocking(true);
+    let until = Instant::now() + budget;
+    let mut received = queue.recv();
+    while would_block(&received) && Instant::now() < until {
+        std::thread::yield_now();
+        received = queue.recv();
+    }
+    queue.set_nonblocking(false);
+    if would_block(&received) {
+        queue.recv()
+    } else {
+        received
     }
 }
 

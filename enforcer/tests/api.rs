@@ -2,12 +2,14 @@
 //! events as the reflectors feed them (no cluster), then the real reflectors against a fake API
 //! server on loopback.
 
+#[path = "common/fake_api.rs"]
+mod fake_api;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fake_api::{FakeApiServer, list};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::runtime::watcher::Event;
@@ -102,10 +104,7 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     let engine = source.poll().unwrap().expect("synced: an engine");
     assert!(source.poll().unwrap().is_none(), "unchanged");
     let snapshot = Snapshot::new(engine, "node-a");
-    assert!(
-        snapshot.queued_addresses().is_empty(),
-        "no policy selects anyone"
-    );
+    assert!(snapshot.queued().is_empty(), "no policy selects anyone");
     let kernel = FakeKernel::default();
     let web_to_db = Connection {
         transport: Transport::Tcp,
@@ -119,7 +118,7 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     let mut rules = RuleSet {
         queues: Queues { first: 0, count: 1 },
         fail_open: true,
-        addresses: Default::default(),
+        queued: Default::default(),
     };
     assert!(queues.snapshot().decide(&tcp(WEB, DB, 5432)).allowed);
     // What the enforcer's loop does with each new engine (rules, queues, conntrack cuts).
@@ -139,7 +138,9 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     let engine = source.poll().unwrap().expect("a new engine");
     put_in_force(engine, &mut rules);
     let installed = kernel.current().expect("rules installed");
-    assert_eq!(installed.addresses, [DB.parse().unwrap()].into());
+    // db's ingress only: the policy has no egress rules.
+    assert_eq!(installed.queued.ingress, [DB.parse().unwrap()].into());
+    assert!(installed.queued.egress.is_empty());
     assert_eq!(*kernel.forgotten.lock().unwrap(), [web_to_db]);
     let snapshot = queues.snapshot();
     assert!(!snapshot.decide(&tcp(WEB, DB, 5432)).allowed);
@@ -168,7 +169,7 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     let engine = source.poll().unwrap().expect("rebuilt");
     put_in_force(engine, &mut rules);
     assert_eq!(
-        kernel.current().unwrap().addresses,
+        kernel.current().unwrap().queued.ingress,
         [DB.parse().unwrap(), "10.0.1.4".parse().unwrap()].into()
     );
 
@@ -176,69 +177,8 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     shared.update(|store| netpols.handle(Event::Delete(typed(db_policy())), store));
     let engine = source.poll().unwrap().expect("a new engine");
     put_in_force(engine, &mut rules);
-    assert!(kernel.current().unwrap().addresses.is_empty());
+    assert!(kernel.current().unwrap().queued.is_empty());
     assert!(queues.snapshot().decide(&tcp(WEB, DB, 5432)).allowed);
-}
-
-/// A tiny API server: lists by path, and watches (`watch=true`) that send the given events
-/// and then stay open, as a quiet watch does.
-struct FakeApiServer {
-    url: String,
-}
-
-impl FakeApiServer {
-    fn start(lists: BTreeMap<String, Value>, watches: BTreeMap<String, Vec<Value>>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let (lists, watches) = (lists.clone(), watches.clone());
-                std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                    let mut request_line = String::new();
-                    if reader.read_line(&mut request_line).is_err() {
-                        return;
-                    }
-                    let mut line = String::new();
-                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                        line.clear();
-                    }
-                    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-                    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-                    if query
-                        .split('&')
-                        .any(|q| q == "watch=true" || q == "watch=1")
-                    {
-                        let _ = write!(
-                            stream,
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
-                        );
-                        for event in watches.get(path).into_iter().flatten() {
-                            let _ = writeln!(stream, "{event}");
-                        }
-                        let _ = stream.flush();
-                        std::thread::sleep(Duration::from_secs(60));
-                        return;
-                    }
-                    let (code, body) = match lists.get(path) {
-                        Some(body) => (200, body.to_string()),
-                        None => (404, json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}).to_string()),
-                    };
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                });
-            }
-        });
-        Self { url }
-    }
-}
-
-fn list(api_version: &str, kind: &str, items: Vec<Value>) -> Value {
-    json!({"apiVersion": api_version, "kind": format!("{kind}List"), "metadata": {"resourceVersion": "1"}, "items": items})
 }
 
 /// Polls `source` until `check` holds for a snapshot of this node, or 20 s pass.
@@ -324,5 +264,5 @@ fn reflectors_read_a_fake_api_server() {
         "CNP denies web → api"
     );
     assert!(snapshot.decide(&tcp(DB, WEB, 80)).allowed);
-    assert_eq!(snapshot.queued_addresses().len(), 2, "web and db");
+    assert_eq!(snapshot.queued().addresses().len(), 2, "web and db");
 }

@@ -252,7 +252,13 @@ fn run() -> anyhow::Result<()> {
     let mut enforcers = Vec::new();
     for (i, node) in topology.nodes.iter().enumerate() {
         let log = state_dir.0.join(format!("{}.log", NODES[i]));
-        enforcers.push(Enforcer::start(&node.name, NODES[i], &state_dir.0, log)?);
+        enforcers.push(Enforcer::start(
+            &node.name,
+            NODES[i],
+            &state_dir.0,
+            log,
+            &[],
+        )?);
     }
     let result = run_sets(&mut net, &sets, &state_dir.0);
     if result.is_err() {

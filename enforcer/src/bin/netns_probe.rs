@@ -209,8 +209,16 @@ fn main() -> std::io::Result<()> {
         .map(|list| list.split(',').filter_map(|p| p.parse().ok()).collect())
         .unwrap_or_default();
     let sctp = sctp_socket().is_ok();
-    let sink = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], SINK_PORT)))?;
-    std::thread::spawn(move || for _ in sink.incoming() {});
+    // A deep accept queue and two acceptors: a full queue would drop SYNs, and the retransmit
+    // a second later would make the bench measure the server.
+    let sink = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    sink.set_reuse_address(true)?;
+    sink.bind(&SocketAddr::from(([0, 0, 0, 0], SINK_PORT)).into())?;
+    sink.listen(4096)?;
+    let sink: TcpListener = sink.into();
+    for listener in [sink.try_clone()?, sink] {
+        std::thread::spawn(move || for _ in listener.incoming() {});
+    }
     for port in &ports {
         serve(*port, sctp)?;
     }

@@ -100,19 +100,60 @@ fn decides_each_direction_at_its_own_node() {
     }
 }
 
+fn ips(set: &std::collections::BTreeSet<IpAddr>) -> Vec<String> {
+    set.iter().map(IpAddr::to_string).collect()
+}
+
 #[test]
-fn queues_only_local_selected_pods() {
-    let ips = |s: &Snapshot| {
-        s.queued_addresses()
-            .iter()
-            .map(IpAddr::to_string)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(ips(&snapshot("node-a")), ["10.0.1.2", "10.0.1.3"]);
+fn queues_only_local_pods_in_the_directions_policies_affect() {
+    let a = snapshot("node-a");
+    assert_eq!(ips(&a.queued().egress), ["10.0.1.2"], "web: egress policy");
+    assert_eq!(ips(&a.queued().ingress), ["10.0.1.3"], "db: ingress policy");
     assert!(
-        ips(&snapshot("node-b")).is_empty(),
+        snapshot("node-b").queued().is_empty(),
         "api is selected by no policy"
     );
+}
+
+/// Admin policies count in the directions they have rules; a NetworkPolicy in the directions
+/// of its policyTypes, rules or not.
+#[test]
+fn admin_rules_and_policy_types_decide_the_queued_directions() {
+    let cases: &[(&str, &str, &[&str], &[&str])] = &[
+        (
+            "ANP with ingress rules only",
+            "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: a}\nspec: {priority: 1, subject: {namespaces: {}}, ingress: [{action: Deny, from: [{namespaces: {}}]}]}",
+            &[],
+            &["10.0.1.2", "10.0.1.3"],
+        ),
+        (
+            "CNP with egress rules only",
+            "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: c}\nspec: {tier: Baseline, priority: 1, subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: web}}}}, egress: [{action: Deny, to: [{namespaces: {}}]}]}",
+            &["10.0.1.2"],
+            &[],
+        ),
+        (
+            "ANP without rules",
+            "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: a}\nspec: {priority: 1, subject: {namespaces: {}}}",
+            &[],
+            &[],
+        ),
+        (
+            "NetworkPolicy isolating egress without rules",
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: n, namespace: shop}\nspec: {podSelector: {}, policyTypes: [Egress]}",
+            &["10.0.1.2", "10.0.1.3"],
+            &[],
+        ),
+    ];
+    let pods = &CLUSTER[..CLUSTER.find("apiVersion: networking.k8s.io/v1").unwrap()];
+    for (name, policy, egress, ingress) in cases {
+        let loaded = read_str("case.yaml", &format!("{pods}\n---\n{policy}\n"), "default");
+        assert!(loaded.errors.is_empty(), "{name}: {:?}", loaded.errors);
+        let (s, errors) = Snapshot::build(&State::from_loaded(&loaded), "node-a");
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+        assert_eq!(ips(&s.queued().egress), *egress, "{name}: egress");
+        assert_eq!(ips(&s.queued().ingress), *ingress, "{name}: ingress");
+    }
 }
 
 #[test]

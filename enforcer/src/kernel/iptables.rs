@@ -59,7 +59,7 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
         format!("NFQUEUE --queue-num {}", rules.queues.first)
     } else {
         format!(
-            "NFQUEUE --queue-balance {}:{}",
+            "NFQUEUE --queue-balance {}:{} --queue-cpu-fanout",
             rules.queues.first,
             rules.queues.last()
         )
@@ -72,9 +72,16 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
     let prefix = family.host_prefix();
     // Declaring the chain in a --noflush restore empties it first.
     let mut text = format!("*filter\n:{CHAIN} - [0:0]\n");
-    for ip in rules.addresses.iter().filter(|ip| Family::of(ip) == family) {
-        for side in ["-s", "-d"] {
-            let _ = writeln!(text, "-A {CHAIN} {side} {ip}/{prefix} -j {target}{bypass}");
+    let queued = &rules.queued;
+    for ip in queued
+        .addresses()
+        .iter()
+        .filter(|ip| Family::of(ip) == family)
+    {
+        for (side, set) in [("-s", &queued.egress), ("-d", &queued.ingress)] {
+            if set.contains(ip) {
+                let _ = writeln!(text, "-A {CHAIN} {side} {ip}/{prefix} -j {target}{bypass}");
+            }
         }
     }
     text.push_str("COMMIT\n");
@@ -117,7 +124,7 @@ impl Kernel for Iptables {
         self.install_family(rules, Family::V4)?;
         // IPv6 is best effort when the node has no IPv6 pods (ip6tables may be missing).
         match self.install_family(rules, Family::V6) {
-            Err(e) if rules.addresses.iter().any(IpAddr::is_ipv6) => Err(e),
+            Err(e) if rules.queued.addresses().iter().any(IpAddr::is_ipv6) => Err(e),
             _ => Ok(()),
         }
     }
@@ -143,11 +150,30 @@ mod tests {
     use crate::kernel::Queues;
 
     fn rules(count: u16, fail_open: bool, addresses: &[&str]) -> RuleSet {
+        let set: std::collections::BTreeSet<IpAddr> =
+            addresses.iter().map(|a| a.parse().unwrap()).collect();
         RuleSet {
             queues: Queues { first: 0, count },
             fail_open,
-            addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
+            queued: crate::kernel::Queued {
+                egress: set.clone(),
+                ingress: set,
+            },
         }
+    }
+
+    #[test]
+    fn queues_each_direction_only_where_a_policy_affects_it() {
+        let mut r = rules(1, true, &[]);
+        r.queued.egress.insert("10.0.0.2".parse().unwrap());
+        r.queued.ingress.insert("10.0.0.3".parse().unwrap());
+        assert_eq!(
+            render(&r, Family::V4),
+            "*filter\n:NETPOL-ENFORCER - [0:0]\n\
+             -A NETPOL-ENFORCER -s 10.0.0.2/32 -j NFQUEUE --queue-num 0 --queue-bypass\n\
+             -A NETPOL-ENFORCER -d 10.0.0.3/32 -j NFQUEUE --queue-num 0 --queue-bypass\n\
+             COMMIT\n"
+        );
     }
 
     #[test]
@@ -156,8 +182,8 @@ mod tests {
         assert_eq!(
             render(&r, Family::V4),
             "*filter\n:NETPOL-ENFORCER - [0:0]\n\
-             -A NETPOL-ENFORCER -s 10.0.0.2/32 -j NFQUEUE --queue-balance 0:3 --queue-bypass\n\
-             -A NETPOL-ENFORCER -d 10.0.0.2/32 -j NFQUEUE --queue-balance 0:3 --queue-bypass\n\
+             -A NETPOL-ENFORCER -s 10.0.0.2/32 -j NFQUEUE --queue-balance 0:3 --queue-cpu-fanout --queue-bypass\n\
+             -A NETPOL-ENFORCER -d 10.0.0.2/32 -j NFQUEUE --queue-balance 0:3 --queue-cpu-fanout --queue-bypass\n\
              COMMIT\n"
         );
         let v6 = render(&rules(1, false, &["10.0.0.2", "fd00::2"]), Family::V6);

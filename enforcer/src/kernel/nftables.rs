@@ -25,16 +25,23 @@ pub struct Nftables;
 
 /// The `nft -f` input that replaces the table.
 pub fn render(rules: &RuleSet) -> String {
-    let queue = if rules.queues.count <= 1 {
-        format!("queue num {}", rules.queues.first)
+    // Several queues: by the CPU the packet arrived on (`fanout`), as the threads are pinned.
+    let (queue, mut flags) = if rules.queues.count <= 1 {
+        (format!("queue num {}", rules.queues.first), vec![])
     } else {
-        format!("queue num {}-{}", rules.queues.first, rules.queues.last())
+        let range = format!("queue num {}-{}", rules.queues.first, rules.queues.last());
+        (range, vec!["fanout"])
     };
-    let bypass = if rules.fail_open { " bypass" } else { "" };
-    let elements = |v4: bool| {
-        rules
-            .addresses
-            .iter()
+    if rules.fail_open {
+        flags.insert(0, "bypass");
+    }
+    let bypass = if flags.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", flags.join(","))
+    };
+    let elements = |set: &std::collections::BTreeSet<IpAddr>, v4: bool| {
+        set.iter()
             .filter(|ip| ip.is_ipv4() == v4)
             .map(IpAddr::to_string)
             .collect::<Vec<_>>()
@@ -43,19 +50,24 @@ pub fn render(rules: &RuleSet) -> String {
     // Creating then deleting makes the first install and every later one the same text.
     let mut text =
         format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n");
-    for (set, kind, v4) in [("pods4", "ipv4_addr", true), ("pods6", "ipv6_addr", false)] {
-        let _ = write!(text, " set {set} {{ type {kind};");
-        let list = elements(v4);
+    let queued = &rules.queued;
+    let sets = [
+        ("egress4", "ipv4_addr", &queued.egress, true, "ip saddr"),
+        ("ingress4", "ipv4_addr", &queued.ingress, true, "ip daddr"),
+        ("egress6", "ipv6_addr", &queued.egress, false, "ip6 saddr"),
+        ("ingress6", "ipv6_addr", &queued.ingress, false, "ip6 daddr"),
+    ];
+    for (name, kind, set, v4, _) in sets {
+        let _ = write!(text, " set {name} {{ type {kind};");
+        let list = elements(set, v4);
         if !list.is_empty() {
             let _ = write!(text, " elements = {{ {list} }};");
         }
         text.push_str(" }\n");
     }
     text.push_str(" chain forward {\n  type filter hook forward priority 0; policy accept;\n  ct state != new accept\n");
-    for (family, set) in [("ip", "pods4"), ("ip6", "pods6")] {
-        for side in ["saddr", "daddr"] {
-            let _ = writeln!(text, "  {family} {side} @{set} {queue}{bypass}");
-        }
+    for (name, _, _, _, matches) in sets {
+        let _ = writeln!(text, "  {matches} @{name} {queue}{bypass}");
     }
     text.push_str(" }\n}\n");
     text
@@ -94,24 +106,29 @@ mod tests {
         let rules = RuleSet {
             queues: Queues { first: 0, count: 2 },
             fail_open: true,
-            addresses: ["10.0.0.2", "10.0.0.3", "fd00::2"]
-                .iter()
-                .map(|a| a.parse().unwrap())
-                .collect(),
+            queued: crate::kernel::Queued {
+                egress: ["10.0.0.2", "fd00::2"]
+                    .iter()
+                    .map(|a| a.parse().unwrap())
+                    .collect(),
+                ingress: ["10.0.0.2", "10.0.0.3"]
+                    .iter()
+                    .map(|a| a.parse().unwrap())
+                    .collect(),
+            },
         };
         let text = render(&rules);
-        assert!(
-            text.contains("set pods4 { type ipv4_addr; elements = { 10.0.0.2, 10.0.0.3 }; }"),
-            "{text}"
-        );
-        assert!(
-            text.contains("ip saddr @pods4 queue num 0-1 bypass"),
-            "{text}"
-        );
-        assert!(
-            text.contains("ip6 daddr @pods6 queue num 0-1 bypass"),
-            "{text}"
-        );
+        for expected in [
+            "set egress4 { type ipv4_addr; elements = { 10.0.0.2 }; }",
+            "set ingress4 { type ipv4_addr; elements = { 10.0.0.2, 10.0.0.3 }; }",
+            "set egress6 { type ipv6_addr; elements = { fd00::2 }; }",
+            "set ingress6 { type ipv6_addr; }",
+            "ip saddr @egress4 queue num 0-1 bypass,fanout",
+            "ip daddr @ingress4 queue num 0-1 bypass,fanout",
+            "ip6 saddr @egress6 queue num 0-1 bypass,fanout",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
         assert!(
             text.starts_with("table inet netpol_enforcer {}\ndelete table inet netpol_enforcer\n")
         );

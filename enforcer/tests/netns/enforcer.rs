@@ -14,7 +14,14 @@ pub struct Enforcer {
 }
 
 impl Enforcer {
-    pub fn start(netns: &str, node: &str, state_dir: &Path, log: PathBuf) -> anyhow::Result<Self> {
+    /// Starts one, with `extra` arguments, and waits until it says it is ready.
+    pub fn start(
+        netns: &str,
+        node: &str,
+        state_dir: &Path,
+        log: PathBuf,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let file = std::fs::File::create(&log)?;
         let child = Command::new("ip")
             .args([
@@ -27,6 +34,7 @@ impl Enforcer {
             .arg(state_dir)
             .args(["--queues", "2", "--metrics-addr", "127.0.0.1:9401"])
             .args(["--deny-log-rate", "20", "--poll-ms", "50"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
