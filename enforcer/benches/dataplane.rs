@@ -159,28 +159,15 @@ fn enforcer_memory(objects: &[Located]) -> anyhow::Result<()> {
             let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
             std::fs::write(dir.join(format!("{i:04}.json")), serde_json::to_vec(&list)?)?;
         }
-        let started = Instant::now();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_netpol-enforcer"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_netpol-enforcer"));
+        command
             .args(["--dry-run", "--node-name", "node-00042", "--state-dir"])
-            .arg(&dir)
-            .output()?;
-        let log = String::from_utf8_lossy(&out.stderr);
-        let line = log
-            .lines()
-            .find(|l| l.contains("state loaded"))
-            .ok_or_else(|| anyhow::anyhow!("no 'state loaded' line: {log}"))?;
-        let fields: serde_json::Value = serde_json::from_str(line)?;
-        let f = &fields["fields"];
-        println!(
-            "enforcer process (--dry-run, state read from {} JSON files): resident {} MiB once loaded, peak {} MiB (target < 256 MiB); {} pods, {} queued; {:.1?} in all",
-            objects.len().div_ceil(5000),
-            f["resident_mib"],
-            f["peak_resident_mib"],
-            f["pods"],
-            f["queued_pods"],
-            started.elapsed()
+            .arg(&dir);
+        let source = format!(
+            "state read from {} JSON files",
+            objects.len().div_ceil(5000)
         );
-        Ok(())
+        report_dry_run(&mut command, &source)
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -265,14 +252,24 @@ fn enforcer_api_memory(objects: &[Located]) -> anyhow::Result<()> {
             server.url
         ),
     )?;
-    let started = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netpol-enforcer"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_netpol-enforcer"));
+    command
         .args(["--dry-run", "--node-name", "node-00042"])
         .env("KUBECONFIG", &kubeconfig)
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output();
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    let result = report_dry_run(
+        &mut command,
+        "state from the Kubernetes API: a fake server on loopback, lists paged by 500",
+    );
     let _ = std::fs::remove_file(&kubeconfig);
-    let out = out?;
+    result
+}
+
+/// Runs `netpol-enforcer --dry-run` and prints the memory figures its "state loaded" log line
+/// gives.
+fn report_dry_run(command: &mut std::process::Command, source: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let out = command.output()?;
     let log = String::from_utf8_lossy(&out.stderr);
     let line = log
         .lines()
@@ -281,7 +278,7 @@ fn enforcer_api_memory(objects: &[Located]) -> anyhow::Result<()> {
     let fields: serde_json::Value = serde_json::from_str(line)?;
     let f = &fields["fields"];
     println!(
-        "enforcer process (--dry-run, state from the Kubernetes API: a fake server on loopback, lists paged by 500): resident {} MiB once loaded, peak {} MiB (target < 256 MiB); {} pods, {} queued; {:.1?} in all",
+        "enforcer process (--dry-run, {source}): resident {} MiB once loaded, peak {} MiB (target < 256 MiB); {} pods, {} queued; {:.1?} in all",
         f["resident_mib"],
         f["peak_resident_mib"],
         f["pods"],
