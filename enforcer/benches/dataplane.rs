@@ -167,7 +167,7 @@ fn enforcer_memory(objects: &[Located]) -> anyhow::Result<()> {
             "state read from {} JSON files",
             objects.len().div_ceil(5000)
         );
-        report_dry_run(&mut command, &source)
+        report_dry_run(&mut command, &source, 1)
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -240,7 +240,22 @@ fn enforcer_api_memory(objects: &[Located]) -> anyhow::Result<()> {
             &[("clusternetworkpolicies", "ClusterNetworkPolicy")],
         ),
     );
-    let server = fake_api::FakeApiServer::start(lists, fake_api::Watches::new());
+    // One pod relabelled on the watch: the caches fold it in at the next rebuild, which shows
+    // what a rebuild costs on top of the loaded state.
+    let mut changed = objects
+        .iter()
+        .find(|l| l.object.kind() == ObjectKind::Pod)
+        .ok_or_else(|| anyhow::anyhow!("no pod"))?
+        .object
+        .to_json()?;
+    changed["metadata"]["labels"]["bench"] = serde_json::json!("relabelled");
+    changed["metadata"]["resourceVersion"] = serde_json::json!("2");
+    let mut watches = fake_api::Watches::new();
+    watches.insert(
+        "/api/v1/pods".into(),
+        vec![serde_json::json!({"type": "MODIFIED", "object": changed})],
+    );
+    let server = fake_api::FakeApiServer::start(lists, watches);
     let kubeconfig =
         std::env::temp_dir().join(format!("netpol-bench-kubeconfig-{}", std::process::id()));
     std::fs::write(
@@ -254,37 +269,76 @@ fn enforcer_api_memory(objects: &[Located]) -> anyhow::Result<()> {
     )?;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_netpol-enforcer"));
     command
-        .args(["--dry-run", "--node-name", "node-00042"])
+        .args(["--dry-run", "--follow", "--node-name", "node-00042"])
         .env("KUBECONFIG", &kubeconfig)
         .env_remove("KUBERNETES_SERVICE_HOST");
     let result = report_dry_run(
         &mut command,
         "state from the Kubernetes API: a fake server on loopback, lists paged by 500",
+        2,
     );
     let _ = std::fs::remove_file(&kubeconfig);
     result
 }
 
-/// Runs `netpol-enforcer --dry-run` and prints the memory figures its "state loaded" log line
-/// gives.
-fn report_dry_run(command: &mut std::process::Command, source: &str) -> anyhow::Result<()> {
+/// Runs `netpol-enforcer --dry-run` until it has logged `states` states of the cluster (then
+/// stops it) and prints the memory figures each "state loaded" line gives: the first once
+/// loaded, later ones after rebuilds.
+fn report_dry_run(
+    command: &mut std::process::Command,
+    source: &str,
+    states: usize,
+) -> anyhow::Result<()> {
+    use std::io::BufRead;
     let started = Instant::now();
-    let out = command.output()?;
-    let log = String::from_utf8_lossy(&out.stderr);
-    let line = log
-        .lines()
-        .find(|l| l.contains("state loaded"))
-        .ok_or_else(|| anyhow::anyhow!("no 'state loaded' line: {log}"))?;
-    let fields: serde_json::Value = serde_json::from_str(line)?;
-    let f = &fields["fields"];
-    println!(
-        "enforcer process (--dry-run, {source}): resident {} MiB once loaded, peak {} MiB (target < 256 MiB); {} pods, {} queued; {:.1?} in all",
-        f["resident_mib"],
-        f["peak_resident_mib"],
-        f["pods"],
-        f["queued_pods"],
-        started.elapsed()
-    );
+    let mut child = command.stderr(std::process::Stdio::piped()).spawn()?;
+    let pid = child.id();
+    // A state that never comes must not hang the bench.
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(120));
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    });
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let mut seen = 0;
+    let mut log = String::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line?;
+        if line.contains("state loaded") {
+            let fields: serde_json::Value = serde_json::from_str(&line)?;
+            let f = &fields["fields"];
+            let what = if seen == 0 {
+                "once loaded"
+            } else {
+                "after a rebuild"
+            };
+            println!(
+                "enforcer process (--dry-run, {source}): {what}: resident {} MiB, peak {} MiB (target < 256 MiB); {} pods, {} queued; {:.1?} since start",
+                f["resident_mib"],
+                f["peak_resident_mib"],
+                f["pods"],
+                f["queued_pods"],
+                started.elapsed()
+            );
+            seen += 1;
+            if seen == states {
+                break;
+            }
+        } else {
+            log.push_str(&line);
+            log.push('\n');
+        }
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    child.wait()?;
+    drop(watchdog);
+    anyhow::ensure!(seen == states, "{seen} of {states} states logged: {log}");
     Ok(())
 }
 

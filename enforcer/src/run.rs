@@ -82,6 +82,10 @@ pub struct Config {
     /// resident memory) and exit, without touching rules or queues.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: keep following the cluster and log each new state (and the memory it
+    /// takes) until stopped, still without touching rules or queues.
+    #[arg(long, requires = "dry_run")]
+    pub follow: bool,
 }
 
 fn choose_backend(choice: BackendChoice) -> (Box<dyn Kernel>, String) {
@@ -124,6 +128,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let snapshot = Snapshot::new(engine, &config.node_name);
     log_snapshot(&snapshot, started);
     if config.dry_run {
+        if config.follow {
+            drop(snapshot);
+            return watch_loop(&config, &stop, &mut source, |_| {});
+        }
         return Ok(());
     }
     let (kernel, why) = choose_backend(config.backend);
@@ -175,14 +183,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         "ready"
     );
 
-    let result = watch_loop(
-        &config,
-        &stop,
-        &mut source,
-        kernel.as_ref(),
-        &shared,
-        &mut rules,
-    );
+    let cut = !config.no_cut;
+    let result = watch_loop(&config, &stop, &mut source, |snapshot| {
+        enforce(kernel.as_ref(), &shared, &mut rules, snapshot, cut);
+    });
     match config.fail_mode {
         FailMode::Open => match kernel.remove() {
             Ok(()) => tracing::info!("rules removed"),
@@ -193,13 +197,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     result
 }
 
+/// Hands each new state of the cluster, as this node sees it, to `put_in_force` until stopped.
 fn watch_loop(
     config: &Config,
     stop: &AtomicBool,
     source: &mut Source,
-    kernel: &dyn Kernel,
-    shared: &Shared,
-    rules: &mut RuleSet,
+    mut put_in_force: impl FnMut(Snapshot),
 ) -> anyhow::Result<()> {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(config.poll_ms));
@@ -216,7 +219,7 @@ fn watch_loop(
         let started = Instant::now();
         let snapshot = Snapshot::new(engine, &config.node_name);
         log_snapshot(&snapshot, started);
-        enforce(kernel, shared, rules, snapshot, !config.no_cut);
+        put_in_force(snapshot);
     }
     tracing::info!("stopping");
     Ok(())
@@ -285,4 +288,32 @@ fn memory_mib(field: &str) -> u64 {
             line.split_whitespace().nth(1)?.parse::<u64>().ok()
         })
         .map_or(0, |kib| kib / 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn flags_parse_and_refuse_what_makes_no_sense() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["netpol-enforcer", "--node-name", "n1"].iter().chain(args))
+                .map(|cli| cli.config)
+        };
+        let config = parse(&["--dry-run", "--follow"]).expect("follow with dry-run");
+        assert!(config.dry_run && config.follow);
+        assert!(parse(&["--follow"]).is_err(), "follow needs --dry-run");
+        assert_eq!(parse(&["--busy-poll-us", "50"]).unwrap().busy_poll_us, 50);
+        assert!(parse(&["--busy-poll-us", "20000"]).is_err(), "at most 10 ms");
+        assert!(parse(&["--queues", "0"]).is_err());
+        assert_eq!(parse(&[]).unwrap().busy_poll_us, 0, "sleeps at once by default");
+    }
 }
