@@ -326,6 +326,20 @@ fn report_dry_run(
             );
             seen += 1;
             if seen == states {
+                if seen > 1 {
+                    // What stays once the old engine is gone and the allocator had time.
+                    std::thread::sleep(Duration::from_secs(3));
+                    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+                    let rss = status
+                        .lines()
+                        .find(|l| l.starts_with("VmRSS:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    println!(
+                        "enforcer process (--dry-run, {source}): 3 s after that rebuild: resident {} MiB",
+                        rss / 1024
+                    );
+                }
                 break;
             }
         } else {

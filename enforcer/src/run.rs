@@ -312,8 +312,15 @@ mod tests {
         assert!(config.dry_run && config.follow);
         assert!(parse(&["--follow"]).is_err(), "follow needs --dry-run");
         assert_eq!(parse(&["--busy-poll-us", "50"]).unwrap().busy_poll_us, 50);
-        assert!(parse(&["--busy-poll-us", "20000"]).is_err(), "at most 10 ms");
+        assert!(
+            parse(&["--busy-poll-us", "20000"]).is_err(),
+            "at most 10 ms"
+        );
         assert!(parse(&["--queues", "0"]).is_err());
-        assert_eq!(parse(&[]).unwrap().busy_poll_us, 0, "sleeps at once by default");
+        assert_eq!(
+            parse(&[]).unwrap().busy_poll_us,
+            0,
+            "sleeps at once by default"
+        );
     }
 }
