@@ -29,7 +29,7 @@ use netpol_enforcer::metrics::Metrics;
 use netpol_enforcer::verdict::Shared;
 use netpol_engine::State;
 use netpol_engine::load::Located;
-use netpol_engine::synthetic::{Shape, generate};
+use netpol_engine::synthetic::{Rng, Shape, generate};
 
 fn rss_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -52,17 +52,6 @@ fn tcp_packet(src: IpAddr, dst: IpAddr, port: u16) -> Vec<u8> {
     p.extend(port.to_be_bytes());
     p.extend([0; 16]);
     p
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -111,7 +100,7 @@ fn decision_time() {
         .filter(|i| pods[*i].node.as_deref() == Some(node) && ip(*i).is_some())
         .collect();
     let all: Vec<usize> = (0..pods.len()).filter(|i| ip(*i).is_some()).collect();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let ports = [80, 443, 5432, 8080, 9090, 53];
     let packets: Vec<Vec<u8>> = (0..200_000)
         .map(|i| {

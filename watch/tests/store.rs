@@ -7,20 +7,9 @@ use std::net::IpAddr;
 
 use netpol_engine::load::{Located, Object, ObjectKind};
 use netpol_engine::state::{ObjectKey, State};
-use netpol_engine::synthetic::{Shape, generate};
+use netpol_engine::synthetic::{Rng, Shape, generate};
 use netpol_engine::{Endpoint, Engine, Flow, Protocol};
 use netpol_watch::Store;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
-    }
-}
 
 /// A copy of `object` with its labels changed (pods and namespaces) or its pod IP moved, so
 /// that selectors see a different object.
@@ -150,7 +139,7 @@ fn assert_same(store: &Engine, fresh: &Engine, rng: &mut Rng, step: &str) {
 #[test]
 fn store_engine_equals_a_fresh_build_whatever_the_order_of_events() {
     let objects = generate(&Shape::with_pods(600));
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
     let mut reference = State::new();
     for located in &objects {
         reference.apply(located.clone());
