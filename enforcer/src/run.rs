@@ -153,12 +153,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     };
     // Readers are bound before rules exist, so that fail-closed never drops for want of one.
     let allowed = affinity::allowed_cpus().context("reading this process's CPU set")?;
-    for (index, number) in queues.numbers().enumerate() {
-        let index = u16::try_from(index).unwrap_or(u16::MAX);
-        let cpus = if queues.count > 1 {
-            affinity::cpus_for_queue(index, queues.count, &allowed)
-        } else {
-            Vec::new()
+    for number in queues.numbers() {
+        // One queue takes every CPU's packets: nothing to pin.
+        let cpus = match queues.count {
+            1 => Vec::new(),
+            count => affinity::cpus_for_queue(number - queues.first, count, &allowed),
         };
         verdict::spawn(number, cpus, shared.clone())
             .with_context(|| format!("binding queue {number}"))?;

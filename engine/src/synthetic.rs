@@ -74,9 +74,8 @@ impl Shape {
     }
 }
 
-/// SplitMix64: tiny, fast and good enough to spread labels and priorities.
-/// A small seeded generator (splitmix64): the same seed gives the same cluster, and tests and
-/// benches that need reproducible random choices can use it too.
+/// SplitMix64: tiny, fast and good enough to spread labels and priorities; the same seed gives
+/// the same cluster, and tests and benches use it for reproducible random choices.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
 

@@ -49,10 +49,7 @@ impl<K: Cached> Feed<K> {
     pub fn handle(&mut self, event: Event<K>, store: &mut Store) -> bool {
         match event {
             Event::Init => self.relist = Some(Vec::new()),
-            Event::InitApply(object) => {
-                let entry = self.relisted(object);
-                self.relist.get_or_insert_default().push(entry);
-            }
+            Event::InitApply(object) => self.keep_relisted(object),
             Event::InitDone => {
                 self.labels = LabelSets::default();
                 store.reset(K::KIND, self.relist.take().unwrap_or_default());
@@ -64,24 +61,23 @@ impl<K: Cached> Feed<K> {
         false
     }
 
-    fn relisted(&mut self, object: K) -> Entry {
+    fn keep_relisted(&mut self, object: K) {
         let mut entry = entry(object);
         if let Entry::Pod(pod) = &mut entry {
             pod.labels = self.labels.intern(pod.labels.clone());
         }
-        entry
+        self.relist.get_or_insert_default().push(entry);
     }
 
     /// Keeps an object of a re-list in progress (it needs no store yet); other events are
     /// handed back for [`Feed::handle`].
     pub fn buffer(&mut self, event: Event<K>) -> Option<Event<K>> {
-        match (event, &mut self.relist) {
-            (Event::InitApply(object), Some(_)) => {
-                let entry = self.relisted(object);
-                self.relist.get_or_insert_default().push(entry);
+        match event {
+            Event::InitApply(object) if self.relist.is_some() => {
+                self.keep_relisted(object);
                 None
             }
-            (event, _) => Some(event),
+            event => Some(event),
         }
     }
 }

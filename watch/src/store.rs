@@ -34,13 +34,18 @@ pub enum Entry {
 impl Entry {
     /// Compiles an object as it arrives, so that no raw object is kept.
     pub fn compile(object: Object) -> Self {
-        let key = ObjectKey::of(&object);
         match object {
             Object::Namespace(raw) => Self::Namespace(compile::namespace(&raw)),
             Object::Node(raw) => Self::Node(compile::node(&raw)),
             Object::Pod(raw) => Self::Pod(compile::pod(&raw)),
-            Object::Workload(workload) => Self::Workload(key, workload),
-            policy => Self::Policy(key, compile_policy(&policy).and_then(Result::ok)),
+            // Only these are kept by key (pods, the many, need none).
+            keyed => {
+                let key = ObjectKey::of(&keyed);
+                match keyed {
+                    Object::Workload(workload) => Self::Workload(key, workload),
+                    policy => Self::Policy(key, compile_policy(&policy).and_then(Result::ok)),
+                }
+            }
         }
     }
 }
@@ -55,6 +60,14 @@ struct PodChanges {
 }
 
 impl PodChanges {
+    /// A re-list under way: the pods it brings replace the topology's.
+    fn relist() -> Self {
+        Self {
+            replacement: Some(Vec::new()),
+            changes: BTreeMap::new(),
+        }
+    }
+
     /// The pods of `base` (or of the re-list) with the changes applied, sorted by namespace
     /// and name.
     fn apply_to(self, base: &Cluster) -> Vec<Pod> {
@@ -126,7 +139,8 @@ pub struct Store {
     pods: PodChanges,
     /// Policies that compiled (shared with the engine, which holds the same `Arc`s).
     policies: BTreeMap<ObjectKey, Policy>,
-    /// An endpoint changed since the engine was built.
+    /// The engine must be rebuilt: endpoints changed since it was built, or policies were
+    /// re-listed.
     stale: bool,
     /// Policies changed since a rebuild began, to fold into the engine it produces.
     pending: BTreeSet<ObjectKey>,
@@ -160,10 +174,7 @@ impl Store {
             namespaces: BTreeMap::new(),
             nodes: BTreeMap::new(),
             workloads: BTreeMap::new(),
-            pods: PodChanges {
-                replacement: Some(Vec::new()),
-                changes: BTreeMap::new(),
-            },
+            pods: PodChanges::relist(),
             policies: BTreeMap::new(),
             stale: true,
             pending: BTreeSet::new(),
@@ -269,21 +280,7 @@ impl Store {
         match kind {
             ObjectKind::Namespace => self.namespaces.clear(),
             ObjectKind::Node => self.nodes.clear(),
-            ObjectKind::Pod => {
-                let pods = entries
-                    .into_iter()
-                    .filter_map(|entry| match entry {
-                        Entry::Pod(pod) => Some(pod),
-                        _ => None,
-                    })
-                    .collect();
-                self.pods = PodChanges {
-                    replacement: Some(pods),
-                    changes: BTreeMap::new(),
-                };
-                self.stale = true;
-                return;
-            }
+            ObjectKind::Pod => self.pods = PodChanges::relist(),
             ObjectKind::Workload(_) => self.workloads.retain(|key, _| key.kind != kind),
             policies => {
                 let (gone, kept): (BTreeMap<_, _>, BTreeMap<_, _>) =
@@ -314,10 +311,9 @@ impl Store {
         true
     }
 
-    /// Starts a rebuild when endpoints changed and none is under way: what to build from,
-    /// outside any lock. Changes
-    /// arriving meanwhile are kept for [`Store::finish_rebuild`] (policies) or the next
-    /// rebuild (endpoints).
+    /// Starts a rebuild when one is due and none is under way: what to build from, outside
+    /// any lock. Changes arriving meanwhile are kept for [`Store::finish_rebuild`] (policies)
+    /// or the next rebuild (endpoints).
     pub fn begin_rebuild(&mut self) -> Option<Rebuild> {
         // One at a time: a second would build on a topology the first is about to replace.
         if !self.stale || self.rebuilding {

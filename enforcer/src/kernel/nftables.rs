@@ -25,17 +25,18 @@ pub struct Nftables;
 
 /// The `nft -f` input that replaces the table.
 pub fn render(rules: &RuleSet) -> String {
-    // Several queues: by the CPU the packet arrived on (`fanout`), as the threads are pinned.
-    let (queue, mut flags) = if rules.queues.count <= 1 {
-        (format!("queue num {}", rules.queues.first), vec![])
-    } else {
-        let range = format!("queue num {}-{}", rules.queues.first, rules.queues.last());
-        (range, vec!["fanout"])
-    };
+    let mut flags = Vec::new();
     if rules.fail_open {
-        flags.insert(0, "bypass");
+        flags.push("bypass");
     }
-    let bypass = if flags.is_empty() {
+    let queue = if rules.queues.count <= 1 {
+        format!("queue num {}", rules.queues.first)
+    } else {
+        // By the CPU the packet arrived on, as the threads are pinned.
+        flags.push("fanout");
+        format!("queue num {}-{}", rules.queues.first, rules.queues.last())
+    };
+    let flags = if flags.is_empty() {
         String::new()
     } else {
         format!(" {}", flags.join(","))
@@ -67,7 +68,7 @@ pub fn render(rules: &RuleSet) -> String {
     }
     text.push_str(" chain forward {\n  type filter hook forward priority 0; policy accept;\n  ct state != new accept\n");
     for (name, _, _, _, matches) in sets {
-        let _ = writeln!(text, "  {matches} @{name} {queue}{bypass}");
+        let _ = writeln!(text, "  {matches} @{name} {queue}{flags}");
     }
     text.push_str(" }\n}\n");
     text
