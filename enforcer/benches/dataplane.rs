@@ -452,24 +452,36 @@ fn connection_rate() -> anyhow::Result<()> {
             wake_up_round_trip()
         );
         const ROUNDS: usize = 5;
+        // The enforcer setups measured in each round, after no netfilter and conntrack only.
+        const NO_CACHE: &[&str] = &["--decision-cache-seconds", "0"];
+        let setups: [(&str, &std::path::Path, &[&str]); 4] = [
+            ("queued at both nodes, decision cache (default)", &dir, &[]),
+            ("queued at both nodes, no decision cache", &dir, NO_CACHE),
+            (
+                "ingress-only policy (queued at n2), decision cache",
+                &ingress_dir,
+                &[],
+            ),
+            (
+                "ingress-only policy, no decision cache",
+                &ingress_dir,
+                NO_CACHE,
+            ),
+        ];
         for parallel in [1, 4] {
             // Alternate the setups within each round, so that load from other work on the
             // machine hits each alike; ratios are taken within a round, then the median.
-            let mut rates: [Vec<f64>; 5] = Default::default();
+            let mut rates: Vec<Vec<f64>> = vec![Vec::new(); 2 + setups.len()];
             for _ in 0..ROUNDS {
                 rates[0].push(rate(&mut client, parallel)?);
                 conntrack_only(true)?;
                 rates[1].push(rate(&mut client, parallel)?);
                 conntrack_only(false)?;
-                let enforcers = start_enforcers(&dir, &[])?;
-                rates[2].push(rate(&mut client, parallel)?);
-                stop_enforcers(enforcers)?;
-                let enforcers = start_enforcers(&dir, &["--busy-poll-us", "50"])?;
-                rates[3].push(rate(&mut client, parallel)?);
-                stop_enforcers(enforcers)?;
-                let enforcers = start_enforcers(&ingress_dir, &[])?;
-                rates[4].push(rate(&mut client, parallel)?);
-                stop_enforcers(enforcers)?;
+                for (i, (_, state, flags)) in setups.iter().enumerate() {
+                    let enforcers = start_enforcers(state, flags)?;
+                    rates[2 + i].push(rate(&mut client, parallel)?);
+                    stop_enforcers(enforcers)?;
+                }
             }
             let median = |mut v: Vec<f64>| {
                 v.sort_by(f64::total_cmp);
@@ -478,21 +490,18 @@ fn connection_rate() -> anyhow::Result<()> {
             let ratio = |with: usize, to: usize| {
                 median((0..ROUNDS).map(|r| rates[with][r] / rates[to][r]).collect())
             };
-            let [bare, conntrack, both, polling, ingress] = rates.clone().map(median);
             println!(
                 "new TCP connections/s web (n1) -> db (n2), {parallel} connector(s), medians of {ROUNDS} rounds: \
-                 no netfilter {bare:.0}, conntrack only {conntrack:.0}; enforcer: queued at both nodes {both:.0}, \
-                 the same with --busy-poll-us 50 {polling:.0}, ingress-only policy (queued at n2 only) {ingress:.0}"
+                 no netfilter {:.0}, conntrack only {:.0}",
+                median(rates[0].clone()),
+                median(rates[1].clone())
             );
-            for (name, with) in [
-                ("both nodes", 2),
-                ("both, busy polling", 3),
-                ("ingress only", 4),
-            ] {
+            for (i, (name, _, _)) in setups.iter().enumerate() {
                 println!(
-                    "  ratio, {name}: {:.2} to no netfilter, {:.2} to conntrack only (target >= 0.7)",
-                    ratio(with, 0),
-                    ratio(with, 1)
+                    "  {name}: {:.0}/s, ratio {:.2} to no netfilter, {:.2} to conntrack only (target >= 0.7)",
+                    median(rates[2 + i].clone()),
+                    ratio(2 + i, 0),
+                    ratio(2 + i, 1)
                 );
             }
         }

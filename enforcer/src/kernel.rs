@@ -54,14 +54,30 @@ impl Queued {
     }
 }
 
+/// The kernel-side cache of accepted tuples (source, destination, protocol, destination port).
+/// An accept verdict sets `mark` on the packet; a rule after the queue adds the packet's tuple
+/// to a set (entries expire after `timeout_secs`) and clears the mark again; a new connection
+/// whose tuple is in the set skips the queue. Exact, because a node's verdict on a packet
+/// depends on nothing but that tuple and the cluster state, and the set is emptied whenever
+/// the state changes (`Kernel::forget_decisions`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecisionCache {
+    pub mark: u32,
+    pub timeout_secs: u32,
+}
+
+/// Tuples one cache set holds at most: adds beyond it fail and those connections are queued.
+pub const DECISION_CACHE_SIZE: u32 = 65_536;
+
 /// What the rules must do: queue the first packet of each new connection from or to the
-/// queued local pods.
+/// queued local pods (unless its tuple was accepted before, with the decision cache).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleSet {
     pub queues: Queues,
     /// With no reader or a full queue the kernel accepts (fail-open) or drops (fail-closed).
     pub fail_open: bool,
     pub queued: Queued,
+    pub decision_cache: Option<DecisionCache>,
 }
 
 /// Which rule backend is in use.
@@ -108,6 +124,8 @@ pub trait Kernel: Send + Sync {
     fn connections(&self) -> Result<Vec<Connection>, KernelError>;
     /// Forgets connections, so that the next packet of each is new again and gets queued.
     fn forget(&self, connections: &[Connection]) -> Result<(), KernelError>;
+    /// Empties the decision cache, so that every tuple is decided again by the queue.
+    fn forget_decisions(&self) -> Result<(), KernelError>;
 }
 
 /// Picks the backend the kernel supports: nftables when it has the `queue` statement, else

@@ -41,6 +41,7 @@ pub struct Metrics {
     pub decision_seconds: Histogram,
     pub queue_drops: Family<QueueLabels, Gauge>,
     pub rule_syncs: Family<ResultLabels, Counter>,
+    pub cache_flushes: Family<ResultLabels, Counter>,
     pub connections_cut: Counter,
     pub ready: AtomicBool,
 }
@@ -59,6 +60,7 @@ impl Default for Metrics {
         let decision_seconds = Histogram::new(exponential_buckets(0.5e-6, 2.0, 14));
         let queue_drops = Family::<QueueLabels, Gauge>::default();
         let rule_syncs = Family::<ResultLabels, Counter>::default();
+        let cache_flushes = Family::<ResultLabels, Counter>::default();
         let connections_cut = Counter::default();
         registry.register("verdicts", "Packets decided", verdicts.clone());
         registry.register(
@@ -73,6 +75,11 @@ impl Default for Metrics {
         );
         registry.register("rule_syncs", "Rule installs", rule_syncs.clone());
         registry.register(
+            "decision_cache_flushes",
+            "Times the kernel's cache of accepted tuples was emptied for a new cluster state",
+            cache_flushes.clone(),
+        );
+        registry.register(
             "connections_cut",
             "Conntrack entries removed because a policy change denies them",
             connections_cut.clone(),
@@ -83,6 +90,7 @@ impl Default for Metrics {
             decision_seconds,
             queue_drops,
             rule_syncs,
+            cache_flushes,
             connections_cut,
             ready: AtomicBool::new(false),
         }

@@ -13,7 +13,7 @@ use clap::{Args, ValueEnum};
 use crate::affinity;
 use crate::cut;
 use crate::decide::Snapshot;
-use crate::kernel::{self, Kernel, Queues, RuleSet};
+use crate::kernel::{self, DecisionCache, Kernel, Queues, RuleSet};
 use crate::metrics::{self, Metrics, ResultLabels};
 use crate::source::{ApiSource, Source};
 use crate::verdict::{self, RateLimit, Shared};
@@ -69,6 +69,15 @@ pub struct Config {
     /// Do not cut established connections that a policy change denies.
     #[arg(long)]
     pub no_cut: bool,
+    /// Seconds the kernel remembers an accepted (source, destination, protocol, port) tuple,
+    /// so that further new connections with it skip the queue (0: every new connection is
+    /// queued). Emptied whenever the cluster state changes, so verdicts stay exact.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub decision_cache_seconds: u32,
+    /// The packet mark bit an accept verdict sets so that the decision cache records the tuple
+    /// (cleared again right after); pick one no other component of the node uses.
+    #[arg(long, default_value = "0x2000", value_parser = mark_bit)]
+    pub decision_cache_mark: u32,
     /// Where /metrics and /healthz are served.
     #[arg(long, default_value = "0.0.0.0:9401")]
     pub metrics_addr: SocketAddr,
@@ -86,6 +95,28 @@ pub struct Config {
     /// takes) until stopped, still without touching rules or queues.
     #[arg(long, requires = "dry_run")]
     pub follow: bool,
+}
+
+/// One bit of the packet mark, as hexadecimal (`0x2000`) or decimal.
+fn mark_bit(text: &str) -> Result<u32, String> {
+    let value = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => text.parse(),
+    }
+    .map_err(|error| format!("{text:?} is not a 32-bit number: {error}"))?;
+    if value.count_ones() != 1 {
+        return Err(format!("{text:?} must have exactly one bit set"));
+    }
+    Ok(value)
+}
+
+impl Config {
+    fn decision_cache(&self) -> Option<DecisionCache> {
+        (self.decision_cache_seconds > 0).then_some(DecisionCache {
+            mark: self.decision_cache_mark,
+            timeout_secs: self.decision_cache_seconds,
+        })
+    }
 }
 
 fn choose_backend(choice: BackendChoice) -> (Box<dyn Kernel>, String) {
@@ -169,8 +200,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         queues,
         fail_open,
         queued: shared.snapshot().queued().clone(),
+        decision_cache: config.decision_cache(),
     };
-    sync(kernel.as_ref(), &rules, &metrics).context("installing rules")?;
+    let installed = match sync(kernel.as_ref(), &rules, &metrics) {
+        Err(error) if rules.decision_cache.is_some() => {
+            // No ipset or no security table: enforce without the cache rather than not at all.
+            tracing::warn!(%error, "decision cache unavailable; every new connection is queued");
+            rules.decision_cache = None;
+            sync(kernel.as_ref(), &rules, &metrics)
+        }
+        other => other,
+    };
+    installed.context("installing rules")?;
+    if let Some(cache) = rules.decision_cache {
+        shared.set_decision_mark(cache.mark);
+    }
     metrics.ready.store(true, Ordering::Relaxed);
     tracing::info!(
         node = %config.node_name,
@@ -178,6 +222,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         queued_pods = rules.queued.addresses().len(),
         queued_egress = rules.queued.egress.len(),
         queued_ingress = rules.queued.ingress.len(),
+        decision_cache_seconds = rules.decision_cache.map_or(0, |c| c.timeout_secs),
         metrics = %bound,
         "ready"
     );
@@ -224,8 +269,9 @@ fn watch_loop(
     Ok(())
 }
 
-/// Puts a new snapshot in force: the queues decide with it at once, the rules follow its
-/// selected pods, and (with `cut`) tracked connections it denies are forgotten.
+/// Puts a new snapshot in force: the queues decide with it at once, the decision cache is
+/// emptied, the rules follow its selected pods, and (with `cut`) tracked connections it denies
+/// are forgotten.
 pub fn enforce(
     kernel: &dyn Kernel,
     shared: &Shared,
@@ -235,6 +281,24 @@ pub fn enforce(
 ) {
     let snapshot = Arc::new(snapshot);
     shared.replace(snapshot.clone());
+    if rules.decision_cache.is_some() {
+        let result = kernel.forget_decisions();
+        let label = ResultLabels {
+            result: if result.is_ok() { "ok" } else { "error" },
+        };
+        shared.metrics.cache_flushes.get_or_create(&label).inc();
+        if let Err(error) = result {
+            // Tuples accepted under the old state must not let connections through: go on
+            // without the cache (the rules below drop its lookup).
+            tracing::error!(%error, "emptying the decision cache failed; turning it off");
+            shared.set_decision_mark(0);
+            shared.quiesce();
+            rules.decision_cache = None;
+            if let Err(error) = sync(kernel, rules, &shared.metrics) {
+                tracing::error!(%error, "rule sync failed");
+            }
+        }
+    }
     if snapshot.queued() != &rules.queued {
         rules.queued = snapshot.queued().clone();
         if let Err(error) = sync(kernel, rules, &shared.metrics) {
@@ -291,9 +355,41 @@ fn memory_mib(field: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use clap::Parser;
 
-    use super::Config;
+    use super::{Config, enforce};
+    use crate::decide::tests::snapshot;
+    use crate::kernel::fake::FakeKernel;
+    use crate::kernel::{DecisionCache, Queues, RuleSet};
+    use crate::metrics::Metrics;
+    use crate::verdict::Shared;
+
+    #[test]
+    fn a_decision_cache_that_cannot_be_emptied_is_turned_off() {
+        let kernel = FakeKernel {
+            refuse_forget_decisions: true,
+            ..FakeKernel::default()
+        };
+        let shared = Shared::new(snapshot("node-a"), Arc::new(Metrics::default()), true);
+        let mut rules = RuleSet {
+            queues: Queues { first: 0, count: 1 },
+            fail_open: true,
+            queued: shared.snapshot().queued().clone(),
+            decision_cache: Some(DecisionCache {
+                mark: 0x2000,
+                timeout_secs: 60,
+            }),
+        };
+        shared.set_decision_mark(0x2000);
+        enforce(&kernel, &shared, &mut rules, snapshot("node-a"), false);
+        assert_eq!(rules.decision_cache, None);
+        assert_eq!(shared.decision_mark(), 0, "verdicts stop marking");
+        let installed = kernel.current().expect("rules reinstalled");
+        assert_eq!(installed.decision_cache, None, "the lookup is gone");
+        assert_eq!(installed.queued, rules.queued, "queueing goes on");
+    }
 
     #[derive(Parser)]
     struct Cli {
@@ -316,6 +412,25 @@ mod tests {
             "at most 10 ms"
         );
         assert!(parse(&["--queues", "0"]).is_err());
+        let cache = parse(&[]).unwrap().decision_cache().expect("on by default");
+        assert_eq!((cache.mark, cache.timeout_secs), (0x2000, 60));
+        let config = parse(&[
+            "--decision-cache-mark",
+            "256",
+            "--decision-cache-seconds",
+            "5",
+        ]);
+        let cache = config.unwrap().decision_cache().unwrap();
+        assert_eq!((cache.mark, cache.timeout_secs), (0x100, 5));
+        assert!(
+            parse(&["--decision-cache-seconds", "0"])
+                .unwrap()
+                .decision_cache()
+                .is_none()
+        );
+        for bad in ["0x3000", "0", "0x", "mark", "0x100000000"] {
+            assert!(parse(&["--decision-cache-mark", bad]).is_err(), "{bad}");
+        }
         assert_eq!(
             parse(&[]).unwrap().busy_poll_us,
             0,

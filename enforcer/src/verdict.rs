@@ -2,7 +2,7 @@
 //! snapshot and accepts or drops it (silently: no reset, no ICMP).
 
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +24,8 @@ pub struct Shared {
     /// How long a queue thread polls for the next packet before it sleeps (none: it sleeps
     /// at once).
     pub busy_poll: Option<Duration>,
+    /// The mark an accept verdict sets for the decision cache's rule (0: the cache is off).
+    decision_mark: AtomicU32,
 }
 
 impl Shared {
@@ -34,6 +36,7 @@ impl Shared {
             fail_open,
             deny_log: None,
             busy_poll: None,
+            decision_mark: AtomicU32::new(0),
         }
     }
 
@@ -41,15 +44,37 @@ impl Shared {
         self.snapshot.read().expect("snapshot lock").clone()
     }
 
+    /// Puts `snapshot` in force. Returns once no verdict decided with an older one is still
+    /// being sent (queue threads hold the read lock until their verdict is sent), so that the
+    /// decision cache, emptied after this, only ever holds verdicts of the new state.
     pub fn replace(&self, snapshot: Arc<Snapshot>) {
         *self.snapshot.write().expect("snapshot lock") = snapshot;
     }
 
-    /// Decides one packet's bytes and records the verdict; true to accept.
+    /// Waits until every verdict being decided or sent now is sent.
+    pub fn quiesce(&self) {
+        drop(self.snapshot.write().expect("snapshot lock"));
+    }
+
+    /// Accept verdicts mark their packets with `mark` from now on (0: they do not).
+    pub fn set_decision_mark(&self, mark: u32) {
+        self.decision_mark.store(mark, Ordering::Relaxed);
+    }
+
+    pub fn decision_mark(&self) -> u32 {
+        self.decision_mark.load(Ordering::Relaxed)
+    }
+
+    /// Decides one packet's bytes with the snapshot in force and records the verdict; true
+    /// to accept.
     pub fn judge(&self, bytes: &[u8], started: Instant) -> bool {
+        self.judge_with(&self.snapshot(), bytes, started)
+    }
+
+    /// Decides one packet's bytes with `snapshot` and records the verdict; true to accept.
+    pub fn judge_with(&self, snapshot: &Snapshot, bytes: &[u8], started: Instant) -> bool {
         let (allowed, protocol) = match packet::parse(bytes) {
             Ok(packet) => {
-                let snapshot = self.snapshot();
                 let outcome = snapshot.decide(&packet);
                 if let (Some((refusal, decision)), Some(limit)) = (outcome.refusal, &self.deny_log)
                     && limit.admit()
@@ -168,7 +193,13 @@ fn read_loop(mut queue: Queue, shared: &Shared) {
             }
         };
         let started = Instant::now();
-        let accept = shared.judge(message.get_payload(), started);
+        // Held until the verdict is sent (see `Shared::replace`).
+        let snapshot = shared.snapshot.read().expect("snapshot lock");
+        let accept = shared.judge_with(&snapshot, message.get_payload(), started);
+        let mark = shared.decision_mark();
+        if accept && mark != 0 {
+            message.set_nfmark(message.get_nfmark() | mark);
+        }
         message.set_verdict(if accept {
             Verdict::Accept
         } else {
@@ -177,6 +208,7 @@ fn read_loop(mut queue: Queue, shared: &Shared) {
         if let Err(error) = queue.verdict(message) {
             tracing::warn!(%error, "verdict failed");
         }
+        drop(snapshot);
     }
 }
 

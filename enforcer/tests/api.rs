@@ -15,7 +15,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::runtime::watcher::Event;
 use netpol_enforcer::decide::Snapshot;
 use netpol_enforcer::kernel::fake::FakeKernel;
-use netpol_enforcer::kernel::{Connection, Queues, RuleSet};
+use netpol_enforcer::kernel::{Connection, DecisionCache, Queues, RuleSet};
 use netpol_enforcer::metrics::Metrics;
 use netpol_enforcer::packet::{Packet, Transport};
 use netpol_enforcer::run::enforce;
@@ -119,6 +119,10 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
         queues: Queues { first: 0, count: 1 },
         fail_open: true,
         queued: Default::default(),
+        decision_cache: Some(DecisionCache {
+            mark: 0x2000,
+            timeout_secs: 60,
+        }),
     };
     assert!(queues.snapshot().decide(&tcp(WEB, DB, 5432)).allowed);
     // What the enforcer's loop does with each new engine (rules, queues, conntrack cuts).
@@ -142,6 +146,11 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     assert_eq!(installed.queued.ingress, [DB.parse().unwrap()].into());
     assert!(installed.queued.egress.is_empty());
     assert_eq!(*kernel.forgotten.lock().unwrap(), [web_to_db]);
+    assert_eq!(
+        *kernel.decisions_forgotten.lock().unwrap(),
+        1,
+        "tuples accepted under the old state are forgotten"
+    );
     let snapshot = queues.snapshot();
     assert!(!snapshot.decide(&tcp(WEB, DB, 5432)).allowed);
     assert!(
@@ -179,6 +188,11 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     put_in_force(engine, &mut rules);
     assert!(kernel.current().unwrap().queued.is_empty());
     assert!(queues.snapshot().decide(&tcp(WEB, DB, 5432)).allowed);
+    assert_eq!(
+        *kernel.decisions_forgotten.lock().unwrap(),
+        3,
+        "once per state"
+    );
 }
 
 /// Polls `source` until `check` holds for a snapshot of this node, or 20 s pass.

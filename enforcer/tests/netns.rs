@@ -273,6 +273,27 @@ fn run() -> anyhow::Result<()> {
     }
     result?;
     for (i, node) in topology.nodes.iter().enumerate() {
+        let ipset = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", &node.name, "ipset"];
+            all.extend(args);
+            topology::sh("ip", &all)
+        };
+        // The probes repeat tuples: the kernel must have recorded the accepted ones.
+        let listing = ipset(&["list", "netpol-enforcer-v4"])?;
+        let entries = listing
+            .lines()
+            .find_map(|l| l.strip_prefix("Number of entries: "))
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .context("ipset entry count")?;
+        ensure!(
+            entries > 0,
+            "{}: the decision cache is empty:\n{listing}",
+            NODES[i]
+        );
+        eprintln!(
+            "{}: {entries} accepted tuples in the decision cache",
+            NODES[i]
+        );
         let get = |path: &str| {
             topology::sh(
                 "ip",
@@ -297,6 +318,7 @@ fn run() -> anyhow::Result<()> {
             "netpol_enforcer_queue_dropped{queue=\"0\",reason=\"kernel\"}",
             "netpol_enforcer_rule_syncs_total{result=\"ok\"}",
             "netpol_enforcer_connections_cut_total",
+            "netpol_enforcer_decision_cache_flushes_total{result=\"ok\"}",
         ] {
             ensure!(
                 metrics.contains(needle),
@@ -316,6 +338,18 @@ fn run() -> anyhow::Result<()> {
         ensure!(
             log.contains("\"backend\":\"iptables\"") || log.contains("\"backend\":\"nftables\""),
             "no backend line: {log}"
+        );
+        ensure!(
+            !log.contains("decision cache unavailable"),
+            "enforcer {} ran without its decision cache: {log}",
+            NODES[i]
+        );
+        let node = &topology.nodes[i].name;
+        let sets = topology::sh("ip", &["netns", "exec", node, "ipset", "list", "-n"])?;
+        ensure!(
+            !sets.contains("netpol"),
+            "enforcer {} left its ipsets: {sets}",
+            NODES[i]
         );
     }
     eprintln!("end-to-end total {:?}", started.elapsed());

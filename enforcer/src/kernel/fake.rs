@@ -10,6 +10,10 @@ pub struct FakeKernel {
     pub removed: Mutex<usize>,
     pub connections: Mutex<Vec<Connection>>,
     pub forgotten: Mutex<Vec<Connection>>,
+    /// How many times the decision cache was emptied.
+    pub decisions_forgotten: Mutex<usize>,
+    /// Makes emptying the decision cache fail.
+    pub refuse_forget_decisions: bool,
 }
 
 impl FakeKernel {
@@ -44,6 +48,18 @@ impl Kernel for FakeKernel {
             .expect("lock")
             .retain(|c| !connections.contains(c));
         self.forgotten.lock().expect("lock").extend(connections);
+        Ok(())
+    }
+
+    fn forget_decisions(&self) -> Result<(), KernelError> {
+        if self.refuse_forget_decisions {
+            return Err(KernelError::Failed {
+                program: "ipset flush".into(),
+                status: "exit status: 1".into(),
+                stderr: "refused by the test".into(),
+            });
+        }
+        *self.decisions_forgotten.lock().expect("lock") += 1;
         Ok(())
     }
 }

@@ -1,14 +1,21 @@
 //! The iptables(-nft) backend: one dedicated chain per family, jumped to from FORWARD for new
 //! connections only, holding one `NFQUEUE` rule per queued address and direction. The chain is
 //! rewritten whole with `iptables-restore --noflush`, which replaces it in one transaction.
+//!
+//! With the decision cache, an ipset per family holds the accepted tuples: the chain's first
+//! rule lets a new connection whose tuple is in it through, and a chain in the `security` table
+//! (whose FORWARD runs after `filter`'s, so after the queue's verdict) adds the tuples of the
+//! packets an accept verdict marked.
 
 use std::fmt::Write;
 use std::net::IpAddr;
 
 use super::command::run;
-use super::{Backend, Connection, Kernel, KernelError, RuleSet, conntrack};
+use super::{Backend, Connection, DECISION_CACHE_SIZE, Kernel, KernelError, RuleSet, conntrack};
 
 pub const CHAIN: &str = "NETPOL-ENFORCER";
+/// In the `security` table: records the tuples of accepted packets.
+pub const CACHE_CHAIN: &str = "NETPOL-ENFORCER-DECIDED";
 
 /// Pod-to-pod and node-to-remote-pod traffic crosses FORWARD on a routed node. Traffic between
 /// a pod and its own node (INPUT/OUTPUT) is never queued: the NetworkPolicy documentation keeps
@@ -21,6 +28,17 @@ const JUMP: [&str; 8] = [
     "NEW",
     "-j",
     CHAIN,
+    "-w",
+];
+
+const CACHE_JUMP: [&str; 8] = [
+    "FORWARD",
+    "-m",
+    "conntrack",
+    "--ctstate",
+    "NEW",
+    "-j",
+    CACHE_CHAIN,
     "-w",
 ];
 
@@ -48,7 +66,26 @@ impl Family {
     fn of(ip: &IpAddr) -> Self {
         if ip.is_ipv4() { Self::V4 } else { Self::V6 }
     }
+
+    /// The ipset holding this family's accepted tuples.
+    pub fn cache_set(self) -> &'static str {
+        match self {
+            Self::V4 => "netpol-enforcer-v4",
+            Self::V6 => "netpol-enforcer-v6",
+        }
+    }
+
+    fn ipset_family(self) -> &'static str {
+        match self {
+            Self::V4 => "inet",
+            Self::V6 => "inet6",
+        }
+    }
 }
+
+/// The ipset match and add flags of a tuple: source address, destination port (with its
+/// protocol), destination address.
+const TUPLE: &str = "src,dst,dst";
 
 #[derive(Debug, Default)]
 pub struct Iptables;
@@ -72,6 +109,13 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
     let prefix = family.host_prefix();
     // Declaring the chain in a --noflush restore empties it first.
     let mut text = format!("*filter\n:{CHAIN} - [0:0]\n");
+    if rules.decision_cache.is_some() {
+        let set = family.cache_set();
+        let _ = writeln!(
+            text,
+            "-A {CHAIN} -m set --match-set {set} {TUPLE} -j RETURN"
+        );
+    }
     let queued = &rules.queued;
     for ip in queued
         .addresses()
@@ -85,32 +129,88 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
         }
     }
     text.push_str("COMMIT\n");
+    if let Some(cache) = rules.decision_cache {
+        let (set, mark) = (family.cache_set(), cache.mark);
+        let _ = write!(
+            text,
+            "*security\n:{CACHE_CHAIN} - [0:0]\n\
+             -A {CACHE_CHAIN} -m mark --mark {mark:#x}/{mark:#x} -j SET --add-set {set} {TUPLE} --exist\n\
+             -A {CACHE_CHAIN} -m mark --mark {mark:#x}/{mark:#x} -j MARK --set-xmark 0x0/{mark:#x}\n\
+             COMMIT\n"
+        );
+    }
     text
+}
+
+/// `tool -t table VERB rule...`.
+fn rule_args<'a>(table: &'a str, verb: &'a str, rule: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["-t", table, verb];
+    args.extend(rule);
+    args
+}
+
+/// Inserts `rule` into `table` unless it is there already (`-C`).
+fn ensure_rule(tool: &str, table: &str, rule: &[&str]) -> Result<(), KernelError> {
+    let with = |verb| rule_args(table, verb, rule);
+    if run(tool, &with("-C"), None).is_err() {
+        run(tool, &with("-I"), None)?;
+    }
+    Ok(())
+}
+
+/// Deletes every copy of `rule` from `table`.
+fn delete_rule(tool: &str, table: &str, rule: &[&str]) {
+    let args = rule_args(table, "-D", rule);
+    while run(tool, &args, None).is_ok() {}
+}
+
+/// Flushes and deletes `chain` of `table` when it exists.
+fn delete_chain(tool: &str, table: &str, chain: &str) -> Result<(), KernelError> {
+    if run(tool, &["-w", "-t", table, "-L", chain, "-n"], None).is_ok() {
+        run(tool, &["-w", "-t", table, "-F", chain], None)?;
+        run(tool, &["-w", "-t", table, "-X", chain], None)?;
+    }
+    Ok(())
 }
 
 impl Iptables {
     fn install_family(&self, rules: &RuleSet, family: Family) -> Result<(), KernelError> {
         let (tool, restore) = family.tools();
+        if let Some(cache) = rules.decision_cache {
+            let (timeout, size) = (
+                cache.timeout_secs.to_string(),
+                DECISION_CACHE_SIZE.to_string(),
+            );
+            let create = [
+                "create",
+                family.cache_set(),
+                "hash:ip,port,ip",
+                "family",
+                family.ipset_family(),
+                "timeout",
+                &timeout,
+                "maxelem",
+                &size,
+                "-exist",
+            ];
+            run("ipset", &create, None)?;
+        }
         run(restore, &["-w", "--noflush"], Some(&render(rules, family)))?;
-        let mut check = vec!["-C"];
-        check.extend(JUMP);
-        if run(tool, &check, None).is_err() {
-            let mut insert = vec!["-I"];
-            insert.extend(JUMP);
-            run(tool, &insert, None)?;
+        ensure_rule(tool, "filter", &JUMP)?;
+        if rules.decision_cache.is_some() {
+            ensure_rule(tool, "security", &CACHE_JUMP)?;
         }
         Ok(())
     }
 
     fn remove_family(&self, family: Family) -> Result<(), KernelError> {
         let (tool, _) = family.tools();
-        let mut delete = vec!["-D"];
-        delete.extend(JUMP);
-        while run(tool, &delete, None).is_ok() {}
-        if run(tool, &["-w", "-L", CHAIN, "-n"], None).is_ok() {
-            run(tool, &["-w", "-F", CHAIN], None)?;
-            run(tool, &["-w", "-X", CHAIN], None)?;
-        }
+        delete_rule(tool, "filter", &JUMP);
+        delete_rule(tool, "security", &CACHE_JUMP);
+        delete_chain(tool, "filter", CHAIN)?;
+        // Absent unless the cache was on; the set goes once no rule refers to it.
+        let _ = delete_chain(tool, "security", CACHE_CHAIN);
+        let _ = run("ipset", &["destroy", family.cache_set()], None);
         Ok(())
     }
 }
@@ -142,6 +242,13 @@ impl Kernel for Iptables {
     fn forget(&self, connections: &[Connection]) -> Result<(), KernelError> {
         conntrack::delete(connections)
     }
+
+    fn forget_decisions(&self) -> Result<(), KernelError> {
+        for family in [Family::V4, Family::V6] {
+            run("ipset", &["flush", family.cache_set()], None)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -159,6 +266,7 @@ mod tests {
                 egress: set.clone(),
                 ingress: set,
             },
+            decision_cache: None,
         }
     }
 
@@ -189,6 +297,36 @@ mod tests {
         let v6 = render(&rules(1, false, &["10.0.0.2", "fd00::2"]), Family::V6);
         assert!(v6.contains("-A NETPOL-ENFORCER -s fd00::2/128 -j NFQUEUE --queue-num 0\n"));
         assert!(!v6.contains("10.0.0.2"), "{v6}");
+    }
+
+    #[test]
+    fn decision_cache_skips_known_tuples_and_records_accepted_ones() {
+        let mut r = rules(1, true, &["10.0.0.2"]);
+        r.decision_cache = Some(crate::kernel::DecisionCache {
+            mark: 0x2000,
+            timeout_secs: 60,
+        });
+        assert_eq!(
+            render(&r, Family::V4),
+            "*filter\n:NETPOL-ENFORCER - [0:0]\n\
+             -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-v4 src,dst,dst -j RETURN\n\
+             -A NETPOL-ENFORCER -s 10.0.0.2/32 -j NFQUEUE --queue-num 0 --queue-bypass\n\
+             -A NETPOL-ENFORCER -d 10.0.0.2/32 -j NFQUEUE --queue-num 0 --queue-bypass\n\
+             COMMIT\n\
+             *security\n:NETPOL-ENFORCER-DECIDED - [0:0]\n\
+             -A NETPOL-ENFORCER-DECIDED -m mark --mark 0x2000/0x2000 -j SET --add-set netpol-enforcer-v4 src,dst,dst --exist\n\
+             -A NETPOL-ENFORCER-DECIDED -m mark --mark 0x2000/0x2000 -j MARK --set-xmark 0x0/0x2000\n\
+             COMMIT\n"
+        );
+        let v6 = render(&r, Family::V6);
+        assert!(
+            v6.contains("--match-set netpol-enforcer-v6 src,dst,dst -j RETURN"),
+            "{v6}"
+        );
+        assert!(
+            v6.contains("--add-set netpol-enforcer-v6 src,dst,dst"),
+            "{v6}"
+        );
     }
 
     #[test]

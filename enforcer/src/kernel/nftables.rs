@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use super::command::run;
-use super::{Backend, Connection, Kernel, KernelError, RuleSet, conntrack};
+use super::{Backend, Connection, DECISION_CACHE_SIZE, Kernel, KernelError, RuleSet, conntrack};
 
 pub const TABLE: &str = "netpol_enforcer";
 
@@ -66,12 +66,51 @@ pub fn render(rules: &RuleSet) -> String {
         }
         text.push_str(" }\n");
     }
+    if let Some(cache) = rules.decision_cache {
+        for (name, kind) in [("decided4", "ipv4_addr"), ("decided6", "ipv6_addr")] {
+            let _ = writeln!(
+                text,
+                " set {name} {{ type {kind} . inet_proto . inet_service . {kind}; flags dynamic,timeout; timeout {}s; size {DECISION_CACHE_SIZE}; }}",
+                cache.timeout_secs
+            );
+        }
+    }
     text.push_str(" chain forward {\n  type filter hook forward priority 0; policy accept;\n  ct state != new accept\n");
+    if rules.decision_cache.is_some() {
+        for (name, ip) in [("decided4", "ip"), ("decided6", "ip6")] {
+            let _ = writeln!(text, "  {} @{name} accept", tuple(ip));
+        }
+    }
     for (name, _, _, _, matches) in sets {
         let _ = writeln!(text, "  {matches} @{name} {queue}{flags}");
     }
-    text.push_str(" }\n}\n");
+    text.push_str(" }\n");
+    if let Some(cache) = rules.decision_cache {
+        // After the queue's chain (priority 0): records what an accept verdict marked. Ports
+        // are read only for the protocols that have them.
+        let mark = cache.mark;
+        let _ = writeln!(
+            text,
+            " chain decided {{\n  type filter hook forward priority 10; policy accept;\n  meta mark & {mark:#x} == 0 accept"
+        );
+        for (name, ip) in [("decided4", "ip"), ("decided6", "ip6")] {
+            let _ = writeln!(
+                text,
+                "  meta nfproto {} meta l4proto {{ tcp, udp, sctp }} add @{name} {{ {} }}",
+                if ip == "ip" { "ipv4" } else { "ipv6" },
+                tuple(ip)
+            );
+        }
+        let _ = writeln!(text, "  meta mark set meta mark & {:#x}\n }}", !mark);
+    }
+    text.push_str("}\n");
     text
+}
+
+/// A connection's tuple as an nftables concatenation: source, protocol, destination port,
+/// destination.
+fn tuple(ip: &str) -> String {
+    format!("{ip} saddr . meta l4proto . th dport . {ip} daddr")
 }
 
 impl Kernel for Nftables {
@@ -95,6 +134,11 @@ impl Kernel for Nftables {
     fn forget(&self, connections: &[Connection]) -> Result<(), KernelError> {
         conntrack::delete(connections)
     }
+
+    fn forget_decisions(&self) -> Result<(), KernelError> {
+        let text = format!("flush set inet {TABLE} decided4\nflush set inet {TABLE} decided6\n");
+        run("nft", &["-f", "-"], Some(&text)).map(drop)
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +161,7 @@ mod tests {
                     .map(|a| a.parse().unwrap())
                     .collect(),
             },
+            decision_cache: None,
         };
         let text = render(&rules);
         for expected in [
@@ -133,5 +178,34 @@ mod tests {
         assert!(
             text.starts_with("table inet netpol_enforcer {}\ndelete table inet netpol_enforcer\n")
         );
+        assert!(!text.contains("decided"), "no cache asked for: {text}");
+    }
+
+    #[test]
+    fn decision_cache_skips_known_tuples_and_records_accepted_ones() {
+        let rules = RuleSet {
+            queues: Queues { first: 0, count: 1 },
+            fail_open: true,
+            queued: crate::kernel::Queued {
+                egress: ["10.0.0.2".parse().unwrap()].into(),
+                ingress: Default::default(),
+            },
+            decision_cache: Some(crate::kernel::DecisionCache {
+                mark: 0x2000,
+                timeout_secs: 30,
+            }),
+        };
+        let text = render(&rules);
+        for expected in [
+            " set decided4 { type ipv4_addr . inet_proto . inet_service . ipv4_addr; flags dynamic,timeout; timeout 30s; size 65536; }\n",
+            " set decided6 { type ipv6_addr . inet_proto . inet_service . ipv6_addr; flags dynamic,timeout; timeout 30s; size 65536; }\n",
+            "  ct state != new accept\n  ip saddr . meta l4proto . th dport . ip daddr @decided4 accept\n  ip6 saddr . meta l4proto . th dport . ip6 daddr @decided6 accept\n  ip saddr @egress4 queue num 0 bypass\n",
+            " chain decided {\n  type filter hook forward priority 10; policy accept;\n  meta mark & 0x2000 == 0 accept\n",
+            "  meta nfproto ipv4 meta l4proto { tcp, udp, sctp } add @decided4 { ip saddr . meta l4proto . th dport . ip daddr }\n",
+            "  meta nfproto ipv6 meta l4proto { tcp, udp, sctp } add @decided6 { ip6 saddr . meta l4proto . th dport . ip6 daddr }\n",
+            "  meta mark set meta mark & 0xffffdfff\n }\n}\n",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
     }
 }

@@ -3,12 +3,13 @@
 
 use std::process::{Command, Stdio};
 
-const TOOLS: [(&str, &str); 5] = [
+const TOOLS: [(&str, &str); 6] = [
     ("ip", "iproute2"),
     ("iptables", "iptables"),
     ("iptables-restore", "iptables"),
     ("conntrack", "conntrack"),
     ("nft", "nftables"),
+    ("ipset", "ipset"),
 ];
 
 fn have(tool: &str) -> bool {
