@@ -50,7 +50,7 @@ fn value_sets() -> Vec<(&'static str, Value)> {
                     "podDisruptionBudget": {"minAvailable": "50%"},
                     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}],
                 },
-                "enforcer": {"maxUnavailable": "10%", "cut": false, "failMode": "closed", "backend": "nftables", "queues": 4},
+                "enforcer": {"maxUnavailable": "10%", "cut": false, "failMode": "closed", "backend": "nftables", "queues": 4, "decisionCacheSeconds": 0, "decisionCacheMark": "0x100000"},
             }),
         ),
     ]
@@ -679,6 +679,23 @@ fn enforcer_daemonset_runs_everywhere_with_two_capabilities() {
             set != "defaults",
             "{set}: {args:?}"
         );
+        let cache: &[&str] = if set == "defaults" {
+            &[
+                "--decision-cache-seconds=60",
+                "--decision-cache-mark=0x2000",
+            ]
+        } else {
+            &[
+                "--decision-cache-seconds=0",
+                "--decision-cache-mark=0x100000",
+            ]
+        };
+        for arg in cache {
+            assert!(
+                args.contains(&(*arg).to_owned()),
+                "{set}: {arg} in {args:?}"
+            );
+        }
     }
 }
 
@@ -767,6 +784,12 @@ fn values_schema_refuses_bad_values_with_the_path() {
             json!({"webhook": {"timeoutSeconds": 0}}),
             "/webhook/timeoutSeconds",
             "minimum",
+        ),
+        (
+            "a decision cache mark of two bits",
+            json!({"enforcer": {"decisionCacheMark": "0x3000"}}),
+            "/enforcer/decisionCacheMark",
+            "",
         ),
         (
             "unknown priority mode",

@@ -1,0 +1,193 @@
+//! The nftables backend's decision cache on the real kernel, as root. This kernel (like CI's)
+//! lacks the nftables `queue` expression, so the backend's table is loaded with each queue
+//! statement replaced by what an accept verdict does to the packet: set the cache's mark.
+//! Everything else is the backend's own: the lookup that lets known tuples through, the chain
+//! that records the tuples of marked packets and clears the mark, `forget_decisions` and
+//! `remove`, run in the node's network namespace.
+
+#[path = "netns/agent.rs"]
+mod agent;
+#[path = "netns/tools.rs"]
+mod tools;
+#[path = "netns/topology.rs"]
+mod topology;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use netpol_enforcer::kernel::nftables::{self, Nftables};
+use netpol_enforcer::kernel::{DecisionCache, Kernel, Queued, Queues, RuleSet};
+use nix::sched::{CloneFlags, setns};
+
+use agent::Agent;
+
+const MARK: u32 = 0x2000;
+
+/// Runs `nft args` (in the calling thread's network namespace), returning stdout.
+fn nft(args: &[&str], input: Option<&str>) -> anyhow::Result<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("nft")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(text) = input {
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(text.as_bytes())?;
+    }
+    drop(child.stdin.take());
+    let output = child.wait_with_output()?;
+    ensure!(
+        output.status.success(),
+        "nft {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The elements line of a set listing (empty when the set is).
+fn elements(set: &str) -> anyhow::Result<String> {
+    let listing = nft(&["list", "set", "inet", nftables::TABLE, set], None)?;
+    Ok(listing
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("elements"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Counter `name`'s packet count in table `inet observe`.
+fn packets(name: &str) -> anyhow::Result<u64> {
+    let listing = nft(&["list", "counter", "inet", "observe", name], None)?;
+    listing
+        .split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no packet count in {listing}"))
+}
+
+fn run(topology: &topology::Topology, client: &mut Agent) -> anyhow::Result<()> {
+    // This thread (and the tools it runs) now works in node n1's namespace.
+    let node = std::fs::File::open(format!("/run/netns/{}", topology.nodes[0].name))?;
+    setns(node, CloneFlags::CLONE_NEWNET).context("entering the node's namespace")?;
+
+    let (web, db) = (Ipv4Addr::new(10, 251, 1, 2), Ipv4Addr::new(10, 251, 2, 2));
+    let rules = RuleSet {
+        queues: Queues { first: 0, count: 1 },
+        fail_open: true,
+        queued: Queued {
+            egress: [web.into()].into(),
+            ingress: Default::default(),
+        },
+        decision_cache: Some(DecisionCache {
+            mark: MARK,
+            timeout_secs: 60,
+        }),
+    };
+    let rendered = nftables::render(&rules);
+    let accept_verdict = format!("meta mark set meta mark | {MARK:#x}");
+    let table = rendered.replace("queue num 0 bypass", &accept_verdict);
+    ensure!(table != rendered, "no queue statement in {rendered}");
+    nft(&["-f", "-"], Some(&table))?;
+    // Counts new packets carrying the mark between the table's two chains (those the queue's
+    // stand-in marked) and after both (the mark must be gone).
+    let observe = |name: &str, priority: i32| {
+        format!(
+            " counter {name} {{}}\n chain {name} {{\n  type filter hook forward priority {priority}; policy accept;\n  ct state new meta mark & {MARK:#x} != 0 counter name {name}\n }}\n"
+        )
+    };
+    nft(
+        &["-f", "-"],
+        Some(&format!(
+            "table inet observe {{\n{}{}}}\n",
+            observe("queued", 5),
+            observe("marked", 20)
+        )),
+    )?;
+
+    let probe = |client: &mut Agent, protocol: &str, port: u16| -> anyhow::Result<()> {
+        let answer = client.ask(
+            "probe",
+            &format!("{protocol} {db} {port} 1000"),
+            Duration::from_secs(5),
+        )?;
+        ensure!(answer == "ok", "{protocol}/{port}: {answer}");
+        Ok(())
+    };
+    let mut first = vec![("tcp", 8080), ("udp", 9090)];
+    if client.sctp {
+        first.push(("sctp", 8080));
+    }
+    for (protocol, port) in &first {
+        probe(client, protocol, *port)?;
+    }
+    let recorded = elements("decided4")?;
+    for (protocol, port) in &first {
+        let tuple = format!("{web} . {protocol} . {port} . {db}");
+        ensure!(recorded.contains(&tuple), "{tuple} not in {recorded}");
+    }
+    let queued = first.len() as u64;
+    ensure!(packets("queued")? == queued, "one queued packet per probe");
+    ensure!(packets("marked")? == 0, "the cache's mark left the table");
+
+    // A known tuple skips the queue, whatever its source port.
+    probe(client, "tcp", 8080)?;
+    probe(client, "udp", 9090)?;
+    ensure!(
+        packets("queued")? == queued,
+        "known tuples were queued again"
+    );
+
+    Nftables.forget_decisions()?;
+    ensure!(
+        elements("decided4")?.is_empty(),
+        "not emptied: {}",
+        elements("decided4")?
+    );
+    probe(client, "tcp", 8080)?;
+    ensure!(
+        packets("queued")? == queued + 1,
+        "a forgotten tuple is queued again"
+    );
+    ensure!(
+        elements("decided4")?.contains(&format!("{web} . tcp . 8080 . {db}")),
+        "recorded again after the flush"
+    );
+
+    Nftables.remove()?;
+    nft(&["delete", "table", "inet", "observe"], None)?;
+    let left = nft(&["list", "tables"], None)?;
+    ensure!(!left.contains(nftables::TABLE), "table left: {left}");
+    Ok(())
+}
+
+#[test]
+fn nftables_decision_cache_records_accepted_tuples_and_forgets_them() {
+    if !tools::ready("nftables decision cache test") {
+        return;
+    }
+    let topology = topology::build(
+        &topology::prefix("c"),
+        2,
+        &[
+            ("shop/web".into(), 0, Ipv4Addr::new(10, 251, 1, 2)),
+            ("shop/db".into(), 1, Ipv4Addr::new(10, 251, 2, 2)),
+        ],
+    )
+    .expect("topology");
+    let mut client = Agent::start(&topology.pods[0].netns.name).expect("client agent");
+    let _server = Agent::start(&topology.pods[1].netns.name).expect("server agent");
+    // setns changes the calling thread only: a thread of its own keeps the test's untouched.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| run(&topology, &mut client))
+            .join()
+            .expect("test thread")
+    })
+    .expect("decision cache");
+}
