@@ -11,7 +11,10 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use super::command::run;
-use super::{Backend, Connection, DECISION_CACHE_SIZE, Kernel, KernelError, RuleSet, conntrack};
+use super::{
+    Backend, Connection, DECISION_CACHE_SIZE, DecisionCache, Kernel, KernelError, RuleSet,
+    conntrack,
+};
 
 pub const CHAIN: &str = "NETPOL-ENFORCER";
 /// In the `security` table: records the tuples of accepted packets.
@@ -142,6 +145,41 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
     text
 }
 
+/// Creates the family's cache set, or gives an existing one (left by an enforcer that failed
+/// closed, whose rules still refer to it) this cache's parameters by swapping in a new set.
+fn ensure_cache_set(family: Family, cache: DecisionCache) -> Result<(), KernelError> {
+    let (timeout, size) = (
+        cache.timeout_secs.to_string(),
+        DECISION_CACHE_SIZE.to_string(),
+    );
+    let create = |name: &str| {
+        let args = [
+            "create",
+            name,
+            "hash:ip,port,ip",
+            "family",
+            family.ipset_family(),
+            "timeout",
+            &timeout,
+            "maxelem",
+            &size,
+            "-exist",
+        ];
+        run("ipset", &args, None)
+    };
+    let set = family.cache_set();
+    if create(set).is_ok() {
+        return Ok(());
+    }
+    // `-exist` refuses a set of the same name with other parameters.
+    let fresh = format!("{set}-new");
+    let _ = run("ipset", &["destroy", &fresh], None);
+    create(&fresh)?;
+    let swapped = run("ipset", &["swap", &fresh, set], None);
+    let _ = run("ipset", &["destroy", &fresh], None);
+    swapped.map(drop)
+}
+
 /// `tool -t table VERB rule...`.
 fn rule_args<'a>(table: &'a str, verb: &'a str, rule: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["-t", table, verb];
@@ -177,23 +215,7 @@ impl Iptables {
     fn install_family(&self, rules: &RuleSet, family: Family) -> Result<(), KernelError> {
         let (tool, restore) = family.tools();
         if let Some(cache) = rules.decision_cache {
-            let (timeout, size) = (
-                cache.timeout_secs.to_string(),
-                DECISION_CACHE_SIZE.to_string(),
-            );
-            let create = [
-                "create",
-                family.cache_set(),
-                "hash:ip,port,ip",
-                "family",
-                family.ipset_family(),
-                "timeout",
-                &timeout,
-                "maxelem",
-                &size,
-                "-exist",
-            ];
-            run("ipset", &create, None)?;
+            ensure_cache_set(family, cache)?;
         }
         run(restore, &["-w", "--noflush"], Some(&render(rules, family)))?;
         ensure_rule(tool, "filter", &JUMP)?;

@@ -1,9 +1,14 @@
-//! The nftables backend's decision cache on the real kernel, as root. This kernel (like CI's)
-//! lacks the nftables `queue` expression, so the backend's table is loaded with each queue
-//! statement replaced by what an accept verdict does to the packet: set the cache's mark.
-//! Everything else is the backend's own: the lookup that lets known tuples through, the chain
-//! that records the tuples of marked packets and clears the mark, `forget_decisions` and
-//! `remove`, run in the node's network namespace.
+//! The backends' decision cache on the real kernel, as root, in network namespaces.
+//!
+//! nftables: this kernel (like CI's) lacks the nftables `queue` expression, so the backend's
+//! table is loaded with each queue statement replaced by what an accept verdict does to the
+//! packet: set the cache's mark. Everything else is the backend's own: the lookup that lets
+//! known tuples through, the chain that records the tuples of marked packets and clears the
+//! mark, `forget_decisions` and `remove`. (The iptables backend's cache runs for real, queue
+//! and all, in tests/netns.rs.)
+//!
+//! iptables: the ipsets an enforcer that failed closed left behind, still referred to by its
+//! rules, take the new cache's parameters; `remove` takes every rule, chain and set away.
 
 #[path = "netns/agent.rs"]
 mod agent;
@@ -16,6 +21,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
+use netpol_enforcer::kernel::iptables::{self, Iptables};
 use netpol_enforcer::kernel::nftables::{self, Nftables};
 use netpol_enforcer::kernel::{DecisionCache, Kernel, Queued, Queues, RuleSet};
 use nix::sched::{CloneFlags, setns};
@@ -71,25 +77,43 @@ fn packets(name: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no packet count in {listing}"))
 }
 
-fn run(topology: &topology::Topology, client: &mut Agent) -> anyhow::Result<()> {
-    // This thread (and the tools it runs) now works in node n1's namespace.
-    let node = std::fs::File::open(format!("/run/netns/{}", topology.nodes[0].name))?;
-    setns(node, CloneFlags::CLONE_NEWNET).context("entering the node's namespace")?;
+/// Moves this thread (and the tools it runs) into network namespace `name`.
+fn enter(name: &str) -> anyhow::Result<()> {
+    let netns = std::fs::File::open(format!("/run/netns/{name}"))?;
+    setns(netns, CloneFlags::CLONE_NEWNET).context("entering the node's namespace")
+}
 
-    let (web, db) = (Ipv4Addr::new(10, 251, 1, 2), Ipv4Addr::new(10, 251, 2, 2));
-    let rules = RuleSet {
+/// Runs `program args` in this thread's namespace, returning stdout.
+fn sh(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let output = std::process::Command::new(program).args(args).output()?;
+    ensure!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn rules(timeout_secs: u32) -> RuleSet {
+    RuleSet {
         queues: Queues { first: 0, count: 1 },
         fail_open: true,
         queued: Queued {
-            egress: [web.into()].into(),
+            egress: [Ipv4Addr::new(10, 251, 1, 2).into()].into(),
             ingress: Default::default(),
         },
         decision_cache: Some(DecisionCache {
             mark: MARK,
-            timeout_secs: 60,
+            timeout_secs,
         }),
-    };
-    let rendered = nftables::render(&rules);
+    }
+}
+
+fn run(topology: &topology::Topology, client: &mut Agent) -> anyhow::Result<()> {
+    enter(&topology.nodes[0].name)?;
+
+    let (web, db) = (Ipv4Addr::new(10, 251, 1, 2), Ipv4Addr::new(10, 251, 2, 2));
+    let rendered = nftables::render(&rules(60));
     let accept_verdict = format!("meta mark set meta mark | {MARK:#x}");
     let table = rendered.replace("queue num 0 bypass", &accept_verdict);
     ensure!(table != rendered, "no queue statement in {rendered}");
@@ -190,4 +214,59 @@ fn nftables_decision_cache_records_accepted_tuples_and_forgets_them() {
             .expect("test thread")
     })
     .expect("decision cache");
+}
+
+fn iptables_run(node: &str) -> anyhow::Result<()> {
+    enter(node)?;
+    let set = iptables::Family::V4.cache_set();
+    // What a fail-closed enforcer with a 30 s cache leaves behind: its set and the rules using it.
+    sh(
+        "ipset",
+        &[
+            "create",
+            set,
+            "hash:ip,port,ip",
+            "family",
+            "inet",
+            "timeout",
+            "30",
+        ],
+    )?;
+    Iptables.install(&rules(30))?;
+    Iptables.install(&rules(90))?;
+    let header = sh("ipset", &["list", set, "-t"])?;
+    ensure!(header.contains("timeout 90"), "{header}");
+    let filter = sh("iptables", &["-S", iptables::CHAIN])?;
+    ensure!(
+        filter.contains(&format!("--match-set {set} src,dst,dst -j RETURN")),
+        "{filter}"
+    );
+    let security = sh("iptables", &["-t", "security", "-S"])?;
+    ensure!(
+        security.contains(&format!(
+            "-A FORWARD -m conntrack --ctstate NEW -j {}",
+            iptables::CACHE_CHAIN
+        )),
+        "{security}"
+    );
+    ensure!(security.contains("--add-set"), "{security}");
+    Iptables.forget_decisions()?;
+
+    Iptables.remove()?;
+    let sets = sh("ipset", &["list", "-n"])?;
+    ensure!(!sets.contains("netpol"), "sets left: {sets}");
+    let left = sh("iptables-save", &[])?;
+    ensure!(!left.contains("NETPOL"), "rules left: {left}");
+    Ok(())
+}
+
+#[test]
+fn iptables_cache_sets_take_new_parameters_and_go_on_remove() {
+    if !tools::ready("iptables decision cache test") {
+        return;
+    }
+    let node = topology::Netns::new(format!("{}n", topology::prefix("i"))).expect("namespace");
+    std::thread::scope(|scope| scope.spawn(|| iptables_run(&node.name)).join())
+        .expect("test thread")
+        .expect("iptables decision cache");
 }
