@@ -202,7 +202,15 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         queued: shared.snapshot().queued().clone(),
         decision_cache: config.decision_cache(),
     };
-    let installed = match sync(kernel.as_ref(), &rules, &metrics) {
+    // A set kept from an earlier run (fail-closed leaves it) holds verdicts of an older state.
+    let with_cache = |rules: &RuleSet| {
+        sync(kernel.as_ref(), rules, &metrics)?;
+        if rules.decision_cache.is_some() {
+            kernel.forget_decisions()?;
+        }
+        Ok::<_, kernel::KernelError>(())
+    };
+    let installed = match with_cache(&rules) {
         Err(error) if rules.decision_cache.is_some() => {
             // No ipset or no security table: enforce without the cache rather than not at all.
             tracing::warn!(%error, "decision cache unavailable; every new connection is queued");
@@ -236,7 +244,15 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             Ok(()) => tracing::info!("rules removed"),
             Err(error) => tracing::error!(%error, "removing rules"),
         },
-        FailMode::Closed => tracing::info!("fail-closed: rules left in place"),
+        FailMode::Closed => {
+            // Without a reader nothing is accepted, not even tuples accepted before.
+            if rules.decision_cache.is_some()
+                && let Err(error) = kernel.forget_decisions()
+            {
+                tracing::error!(%error, "emptying the decision cache");
+            }
+            tracing::info!("fail-closed: rules left in place")
+        }
     }
     result
 }

@@ -8,10 +8,13 @@
 //! and all, in tests/netns.rs.)
 //!
 //! iptables: the ipsets an enforcer that failed closed left behind, still referred to by its
-//! rules, take the new cache's parameters; `remove` takes every rule, chain and set away.
+//! rules, take the new cache's parameters; `remove` takes every rule, chain and set away; and
+//! the enforcer itself, failing closed, empties the cache at start and at exit.
 
 #[path = "netns/agent.rs"]
 mod agent;
+#[path = "netns/enforcer.rs"]
+mod enforcer;
 #[path = "netns/tools.rs"]
 mod tools;
 #[path = "netns/topology.rs"]
@@ -269,4 +272,77 @@ fn iptables_cache_sets_take_new_parameters_and_go_on_remove() {
     std::thread::scope(|scope| scope.spawn(|| iptables_run(&node.name)).join())
         .expect("test thread")
         .expect("iptables decision cache");
+}
+
+/// The entry count of the family's cache set.
+fn cached() -> anyhow::Result<usize> {
+    let listing = sh("ipset", &["list", iptables::Family::V4.cache_set(), "-t"])?;
+    listing
+        .lines()
+        .find_map(|l| l.strip_prefix("Number of entries: "))
+        .and_then(|n| n.trim().parse().ok())
+        .with_context(|| format!("no entry count in {listing}"))
+}
+
+fn fail_closed_run(node: &str, state_dir: &std::path::Path) -> anyhow::Result<()> {
+    enter(node)?;
+    let set = iptables::Family::V4.cache_set();
+    let stale = "10.251.1.2,tcp:8080,10.251.2.2";
+    // What a fail-closed run leaves: its set, holding a verdict of an older cluster state.
+    sh(
+        "ipset",
+        &[
+            "create",
+            set,
+            "hash:ip,port,ip",
+            "family",
+            "inet",
+            "timeout",
+            "60",
+            "maxelem",
+            "65536",
+        ],
+    )?;
+    sh("ipset", &["add", set, stale])?;
+    let flags = ["--fail-mode", "closed", "--backend", "iptables"];
+    let log = state_dir.join("enforcer.log");
+    let mut enforcer = enforcer::Enforcer::start(node, "n1", state_dir, log, &flags)?;
+    ensure!(
+        cached()? == 0,
+        "a tuple of an older state survived the start"
+    );
+    sh("ipset", &["add", set, stale])?;
+    enforcer.stop()?;
+    let log = enforcer.log_text();
+    ensure!(log.contains("fail-closed: rules left in place"), "{log}");
+    ensure!(cached()? == 0, "a tuple survived the fail-closed exit");
+    let filter = sh("iptables", &["-S", iptables::CHAIN])?;
+    ensure!(
+        filter.contains("--match-set"),
+        "rules left in place: {filter}"
+    );
+    Iptables.remove()?;
+    Ok(())
+}
+
+#[test]
+fn a_fail_closed_enforcer_empties_the_cache_at_start_and_exit() {
+    if !tools::ready("fail-closed decision cache test") {
+        return;
+    }
+    let node = topology::Netns::new(format!("{}n", topology::prefix("f"))).expect("namespace");
+    let state_dir = std::env::temp_dir().join(topology::prefix("cache-state-"));
+    std::fs::create_dir_all(&state_dir).expect("state directory");
+    std::fs::write(
+        state_dir.join("cluster.yaml"),
+        include_str!("netns/cluster.yaml"),
+    )
+    .expect("cluster");
+    let result = std::thread::scope(|scope| {
+        scope
+            .spawn(|| fail_closed_run(&node.name, &state_dir))
+            .join()
+    });
+    let _ = std::fs::remove_dir_all(&state_dir);
+    result.expect("test thread").expect("fail-closed cache");
 }
