@@ -219,22 +219,27 @@ fn nftables_decision_cache_records_accepted_tuples_and_forgets_them() {
     .expect("decision cache");
 }
 
+/// Creates the IPv4 cache set as an earlier run with a `timeout_secs` cache did.
+fn create_set(timeout_secs: u32) -> anyhow::Result<()> {
+    let timeout = timeout_secs.to_string();
+    let set = iptables::Family::V4.cache_set();
+    let args = [
+        "create",
+        set,
+        "hash:ip,port,ip",
+        "family",
+        "inet",
+        "timeout",
+        &timeout,
+    ];
+    sh("ipset", &args).map(drop)
+}
+
 fn iptables_run(node: &str) -> anyhow::Result<()> {
     enter(node)?;
     let set = iptables::Family::V4.cache_set();
     // What a fail-closed enforcer with a 30 s cache leaves behind: its set and the rules using it.
-    sh(
-        "ipset",
-        &[
-            "create",
-            set,
-            "hash:ip,port,ip",
-            "family",
-            "inet",
-            "timeout",
-            "30",
-        ],
-    )?;
+    create_set(30)?;
     Iptables.install(&rules(30))?;
     Iptables.install(&rules(90))?;
     let header = sh("ipset", &["list", set, "-t"])?;
@@ -289,20 +294,7 @@ fn fail_closed_run(node: &str, state_dir: &std::path::Path) -> anyhow::Result<()
     let set = iptables::Family::V4.cache_set();
     let stale = "10.251.1.2,tcp:8080,10.251.2.2";
     // What a fail-closed run leaves: its set, holding a verdict of an older cluster state.
-    sh(
-        "ipset",
-        &[
-            "create",
-            set,
-            "hash:ip,port,ip",
-            "family",
-            "inet",
-            "timeout",
-            "60",
-            "maxelem",
-            "65536",
-        ],
-    )?;
+    create_set(60)?;
     sh("ipset", &["add", set, stale])?;
     let flags = ["--fail-mode", "closed", "--backend", "iptables"];
     let log = state_dir.join("enforcer.log");

@@ -23,27 +23,23 @@ pub const CACHE_CHAIN: &str = "NETPOL-ENFORCER-DECIDED";
 /// Pod-to-pod and node-to-remote-pod traffic crosses FORWARD on a routed node. Traffic between
 /// a pod and its own node (INPUT/OUTPUT) is never queued: the NetworkPolicy documentation keeps
 /// it allowed (kubelet probes).
-const JUMP: [&str; 8] = [
-    "FORWARD",
-    "-m",
-    "conntrack",
-    "--ctstate",
-    "NEW",
-    "-j",
-    CHAIN,
-    "-w",
-];
+const JUMP: [&str; 8] = new_connections_to(CHAIN);
 
-const CACHE_JUMP: [&str; 8] = [
-    "FORWARD",
-    "-m",
-    "conntrack",
-    "--ctstate",
-    "NEW",
-    "-j",
-    CACHE_CHAIN,
-    "-w",
-];
+const CACHE_JUMP: [&str; 8] = new_connections_to(CACHE_CHAIN);
+
+/// The FORWARD rule sending new connections to `chain`.
+const fn new_connections_to(chain: &str) -> [&str; 8] {
+    [
+        "FORWARD",
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "NEW",
+        "-j",
+        chain,
+        "-w",
+    ]
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
