@@ -62,10 +62,12 @@ impl Cluster {
             Object::Node(node) => Some(compile::node(node)),
             _ => None,
         });
-        let pods = objects(ObjectKind::Pod).filter_map(|o| match o {
-            Object::Pod(pod) => Some(compile::pod(pod)),
-            _ => None,
-        });
+        let pods = objects(ObjectKind::Pod)
+            .filter_map(|o| match o {
+                Object::Pod(pod) => Some(compile::pod(pod)),
+                _ => None,
+            })
+            .collect();
         let workloads = state.objects().filter_map(|l| match &l.object {
             Object::Workload(w) => Some(&**w),
             _ => None,
@@ -76,10 +78,13 @@ impl Cluster {
     /// The topology from endpoints already compiled (with `compile::namespace`, `node` and
     /// `pod`), so that a reader can drop each raw object as soon as it is read. Given in the
     /// order of a `State` (by namespace and name), the result is the one `build` gives.
+    ///
+    /// `pods` becomes the topology's own vector and every per-pod index is sized once: a
+    /// rebuild runs beside the engine in use, so it must not also hold growing copies.
     pub fn from_parts<'a>(
         namespaces: impl IntoIterator<Item = Namespace>,
         nodes: impl IntoIterator<Item = Node>,
-        pods: impl IntoIterator<Item = Pod>,
+        mut pods: Vec<Pod>,
         workloads: impl IntoIterator<Item = &'a crate::load::Workload>,
     ) -> Self {
         let mut cluster = Cluster::default();
@@ -94,11 +99,17 @@ impl Cluster {
             cluster.node_by_name.insert(node.name.clone(), id);
             cluster.nodes.push(node);
         }
+        let count = pods.len();
+        cluster.pod_namespace.reserve_exact(count);
+        cluster.pod_node.reserve_exact(count);
+        cluster.pod_by_key.reserve(count);
+        cluster.pod_by_ip.reserve(count);
         let mut labels = LabelSets::default();
-        for mut pod in pods {
-            pod.labels = labels.intern(pod.labels);
-            cluster.add_pod(pod);
+        for (id, pod) in pods.iter_mut().enumerate() {
+            pod.labels = labels.intern(pod.labels.clone());
+            cluster.index_pod(id as PodId, pod);
         }
+        cluster.pods = pods;
         for workload in workloads {
             cluster.add_workload(workload);
         }
@@ -123,6 +134,13 @@ impl Cluster {
 
     fn add_pod(&mut self, pod: Pod) -> PodId {
         let id = self.pods.len() as PodId;
+        self.index_pod(id, &pod);
+        self.pods.push(pod);
+        id
+    }
+
+    /// Enters pod `id` in every per-pod index.
+    fn index_pod(&mut self, id: PodId, pod: &Pod) {
         let ns = self.namespace_or_implied(&pod.namespace);
         if !pod.host_network {
             for ip in &pod.ips {
@@ -144,8 +162,6 @@ impl Cluster {
         );
         self.pod_namespace.push(ns);
         self.namespace_pods[ns as usize].push(id);
-        self.pods.push(pod);
-        id
     }
 
     fn add_workload(&mut self, workload: &crate::load::Workload) {

@@ -71,9 +71,18 @@ impl PodChanges {
     /// The pods of `base` (or of the re-list) with the changes applied, sorted by namespace
     /// and name.
     fn apply_to(self, base: &Cluster) -> Vec<Pod> {
+        // Sized once (a rebuild runs beside the engine in use): room for every change to be
+        // a new pod.
         let mut pods = match self.replacement {
-            Some(pods) => pods,
-            None => base.pods.iter().filter(|p| !p.template).cloned().collect(),
+            Some(mut pods) => {
+                pods.reserve_exact(self.changes.len());
+                pods
+            }
+            None => {
+                let mut pods = Vec::with_capacity(base.pods.len() + self.changes.len());
+                pods.extend(base.pods.iter().filter(|p| !p.template).cloned());
+                pods
+            }
         };
         // Stable: of two definitions of one pod in a re-list, the later one is kept.
         pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
@@ -87,24 +96,35 @@ impl PodChanges {
         if self.changes.is_empty() {
             return pods;
         }
-        let mut changes = self.changes.into_iter().peekable();
-        let mut merged = Vec::with_capacity(pods.len() + changes.len());
-        for pod in pods {
-            let key = (pod.namespace.as_str(), pod.name.as_str());
-            while let Some(((ns, name), _)) = changes.peek()
-                && (ns.as_str(), name.as_str()) < key
-            {
-                merged.extend(changes.next().and_then(|(_, pod)| pod));
-            }
-            match changes.peek() {
-                Some(((ns, name), _)) if (ns.as_str(), name.as_str()) == key => {
-                    merged.extend(changes.next().and_then(|(_, pod)| pod));
-                }
-                _ => merged.push(pod),
+        // In place: each change finds its pod by binary search; deleted pods go in one pass,
+        // new ones are appended and the whole put back in order (one sorted run and a short
+        // tail: a linear sort).
+        let sorted_len = pods.len();
+        let mut deleted = Vec::new();
+        for ((namespace, name), change) in self.changes {
+            let key = (namespace.as_str(), name.as_str());
+            let found = pods[..sorted_len]
+                .binary_search_by(|p| (p.namespace.as_str(), p.name.as_str()).cmp(&key));
+            match (found, change) {
+                (Ok(index), Some(pod)) => pods[index] = pod,
+                (Ok(index), None) => deleted.push(index),
+                (Err(_), Some(pod)) => pods.push(pod),
+                (Err(_), None) => {}
             }
         }
-        merged.extend(changes.filter_map(|(_, pod)| pod));
-        merged
+        if !deleted.is_empty() {
+            // Changes come in key order, so `deleted` is sorted.
+            let mut index = 0;
+            pods.retain(|_| {
+                let keep = deleted.binary_search(&index).is_err();
+                index += 1;
+                keep
+            });
+        }
+        if pods.len() != sorted_len - deleted.len() {
+            pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        }
+        pods
     }
 }
 
