@@ -31,7 +31,7 @@ const IMAGES: [Image; 2] = [
         package: "netpol-enforcer",
         binary: "netpol-enforcer",
         user: "0:0",
-        packages: &["iptables", "nftables", "conntrack"],
+        packages: &["iptables", "nftables", "conntrack", "ipset"],
         values_key: "enforcer",
     },
 ];
