@@ -59,6 +59,15 @@ pub struct Packet {
     pub dst_port: Option<u16>,
 }
 
+impl Packet {
+    /// Whether every part of the tuple a decision rests on was read: a protocol with ports
+    /// whose port header was cut off (past the copy range, or a later fragment) is decided
+    /// as port 0.
+    pub fn has_whole_tuple(&self) -> bool {
+        !self.transport.has_ports() || self.dst_port.is_some()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     #[error("empty packet")]

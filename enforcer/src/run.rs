@@ -245,11 +245,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             Err(error) => tracing::error!(%error, "removing rules"),
         },
         FailMode::Closed => {
-            // Without a reader nothing is accepted, not even tuples accepted before.
-            if rules.decision_cache.is_some()
-                && let Err(error) = kernel.forget_decisions()
-            {
-                tracing::error!(%error, "emptying the decision cache");
+            // Without a reader nothing is accepted, not even tuples accepted before: verdicts
+            // stop recording first (the queue threads run until the process exits).
+            if rules.decision_cache.is_some() {
+                shared.set_decision_mark(0);
+                shared.quiesce();
+                if let Err(error) = kernel.forget_decisions() {
+                    tracing::error!(%error, "emptying the decision cache");
+                }
             }
             tracing::info!("fail-closed: rules left in place")
         }

@@ -68,13 +68,15 @@ impl Shared {
     /// Decides one packet's bytes with the snapshot in force and records the verdict; true
     /// to accept.
     pub fn judge(&self, bytes: &[u8], started: Instant) -> bool {
-        self.judge_with(&self.snapshot(), bytes, started)
+        self.judge_with(&self.snapshot(), bytes, started).accept
     }
 
-    /// Decides one packet's bytes with `snapshot` and records the verdict; true to accept.
-    pub fn judge_with(&self, snapshot: &Snapshot, bytes: &[u8], started: Instant) -> bool {
+    /// Decides one packet's bytes with `snapshot` and records the verdict.
+    pub fn judge_with(&self, snapshot: &Snapshot, bytes: &[u8], started: Instant) -> Judged {
+        let mut whole_tuple = false;
         let (allowed, protocol) = match packet::parse(bytes) {
             Ok(packet) => {
+                whole_tuple = packet.has_whole_tuple();
                 let outcome = snapshot.decide(&packet);
                 if let (Some((refusal, decision)), Some(limit)) = (outcome.refusal, &self.deny_log)
                     && limit.admit()
@@ -103,8 +105,21 @@ impl Shared {
         self.metrics
             .decision_seconds
             .observe(started.elapsed().as_secs_f64());
-        allowed
+        Judged {
+            accept: allowed,
+            cacheable: allowed && whole_tuple,
+        }
     }
+}
+
+/// A verdict on packet bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Judged {
+    pub accept: bool,
+    /// Accepted on the packet's whole tuple, as the kernel reads it: the decision cache may
+    /// record it. Not when the bytes could not be read (accepted only by failing open) or a
+    /// port was cut off (decided as port 0), where the kernel would record the real tuple.
+    pub cacheable: bool,
 }
 
 /// At most `per_second` log lines per second.
@@ -195,12 +210,12 @@ fn read_loop(mut queue: Queue, shared: &Shared) {
         let started = Instant::now();
         // Held until the verdict is sent (see `Shared::replace`).
         let snapshot = shared.snapshot.read().expect("snapshot lock");
-        let accept = shared.judge_with(&snapshot, message.get_payload(), started);
+        let judged = shared.judge_with(&snapshot, message.get_payload(), started);
         let mark = shared.decision_mark();
-        if accept && mark != 0 {
+        if judged.cacheable && mark != 0 {
             message.set_nfmark(message.get_nfmark() | mark);
         }
-        message.set_verdict(if accept {
+        message.set_verdict(if judged.accept {
             Verdict::Accept
         } else {
             Verdict::Drop
@@ -237,6 +252,42 @@ fn receive_polling(queue: &mut Queue, budget: Duration) -> std::io::Result<nfq::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_accepts_of_whole_tuples_may_be_cached() {
+        let shared = Shared::new(
+            crate::decide::tests::snapshot("node-a"),
+            Arc::new(Metrics::default()),
+            true,
+        );
+        // IPv4 TCP between two addresses no policy protects here: allowed.
+        let tcp = |l4: &[u8]| {
+            let mut bytes = vec![
+                0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+            ];
+            bytes.extend(l4);
+            bytes
+        };
+        let judge = |bytes: &[u8]| shared.judge_with(&shared.snapshot(), bytes, Instant::now());
+        let cases = [
+            ("whole tuple", tcp(&[0x30, 0x39, 0, 80]), true, true),
+            (
+                "port cut off: decided as port 0",
+                tcp(&[0x30, 0x39]),
+                true,
+                false,
+            ),
+            (
+                "unreadable, accepted by failing open",
+                vec![0x45, 0, 0],
+                true,
+                false,
+            ),
+        ];
+        for (message, bytes, accept, cacheable) in cases {
+            assert_eq!(judge(&bytes), Judged { accept, cacheable }, "{message}");
+        }
+    }
 
     #[test]
     fn rate_limit_caps_each_second() {

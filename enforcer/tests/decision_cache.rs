@@ -260,6 +260,21 @@ fn iptables_run(node: &str) -> anyhow::Result<()> {
     ensure!(security.contains("--add-set"), "{security}");
     Iptables.forget_decisions()?;
 
+    // Turned off (by flag, or after a failed flush): nothing of the cache stays behind.
+    Iptables.install(&RuleSet {
+        decision_cache: None,
+        ..rules(90)
+    })?;
+    let security = sh("iptables", &["-t", "security", "-S"])?;
+    ensure!(!security.contains(iptables::CACHE_CHAIN), "{security}");
+    let sets = sh("ipset", &["list", "-n"])?;
+    ensure!(!sets.contains("netpol"), "sets left: {sets}");
+    let filter = sh("iptables", &["-S", iptables::CHAIN])?;
+    ensure!(
+        !filter.contains("--match-set") && filter.contains("NFQUEUE"),
+        "{filter}"
+    );
+
     Iptables.remove()?;
     let sets = sh("ipset", &["list", "-n"])?;
     ensure!(!sets.contains("netpol"), "sets left: {sets}");

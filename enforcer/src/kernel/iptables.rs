@@ -176,6 +176,14 @@ fn ensure_cache_set(family: Family, cache: DecisionCache) -> Result<(), KernelEr
     swapped.map(drop)
 }
 
+/// Removes the cache's recording chain and, once no rule refers to it, its set (both absent
+/// unless the cache was on).
+fn remove_cache(tool: &str, family: Family) {
+    delete_rule(tool, "security", &CACHE_JUMP);
+    let _ = delete_chain(tool, "security", CACHE_CHAIN);
+    let _ = run("ipset", &["destroy", family.cache_set()], None);
+}
+
 /// `tool -t table VERB rule...`.
 fn rule_args<'a>(table: &'a str, verb: &'a str, rule: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["-t", table, verb];
@@ -217,6 +225,10 @@ impl Iptables {
         ensure_rule(tool, "filter", &JUMP)?;
         if rules.decision_cache.is_some() {
             ensure_rule(tool, "security", &CACHE_JUMP)?;
+        } else {
+            // Left by a run with the cache (or by turning it off): it would go on recording
+            // and clearing a mark bit nobody sets for it any more.
+            remove_cache(tool, family);
         }
         Ok(())
     }
@@ -224,12 +236,9 @@ impl Iptables {
     fn remove_family(&self, family: Family) -> Result<(), KernelError> {
         let (tool, _) = family.tools();
         delete_rule(tool, "filter", &JUMP);
-        delete_rule(tool, "security", &CACHE_JUMP);
-        delete_chain(tool, "filter", CHAIN)?;
-        // Absent unless the cache was on; the set goes once no rule refers to it.
-        let _ = delete_chain(tool, "security", CACHE_CHAIN);
-        let _ = run("ipset", &["destroy", family.cache_set()], None);
-        Ok(())
+        let removed = delete_chain(tool, "filter", CHAIN);
+        remove_cache(tool, family);
+        removed
     }
 }
 

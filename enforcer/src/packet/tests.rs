@@ -59,6 +59,23 @@ fn parses_headers() {
 }
 
 #[test]
+fn knows_when_the_whole_tuple_was_read() {
+    let mut v4_fragment = v4(17, &PORTS_80);
+    v4_fragment[7] = 1;
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("TCP with its port", v4(6, &PORTS_80), true),
+        ("ICMP has no port to read", v4(1, &[8, 0, 0, 0]), true),
+        ("GRE has no port to read", v4(47, &[]), true),
+        ("TCP header cut short", v4(6, &[0x30, 0x39, 0]), false),
+        ("later UDP fragment", v4_fragment, false),
+    ];
+    for (message, bytes, whole) in cases {
+        let packet = parse(&bytes).unwrap_or_else(|e| panic!("{message}: {e}"));
+        assert_eq!(packet.has_whole_tuple(), whole, "{message}");
+    }
+}
+
+#[test]
 fn rejects_malformed() {
     let mut short_ihl = v4(6, &PORTS_80);
     short_ihl[0] = 0x44;
