@@ -409,16 +409,9 @@ fn connection_rate() -> anyhow::Result<()> {
         let conntrack_only = |on: bool| -> anyhow::Result<()> {
             for node in &topology.nodes {
                 let verb = if on { "-A" } else { "-D" };
-                let rule = [
-                    "FORWARD",
-                    "-m",
-                    "conntrack",
-                    "--ctstate",
-                    "NEW",
-                    "-j",
-                    "ACCEPT",
-                ];
-                let mut args = vec!["netns", "exec", node.name.as_str(), "iptables", "-w", verb];
+                // The enforcer's own jump, to ACCEPT: conntrack's cost and nothing more.
+                let rule = netpol_enforcer::kernel::iptables::new_connections_to("ACCEPT");
+                let mut args = vec!["netns", "exec", node.name.as_str(), "iptables", verb];
                 args.extend(rule);
                 topology::sh("ip", &args)?;
             }

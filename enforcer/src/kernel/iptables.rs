@@ -27,8 +27,8 @@ const JUMP: [&str; 8] = new_connections_to(CHAIN);
 
 const CACHE_JUMP: [&str; 8] = new_connections_to(CACHE_CHAIN);
 
-/// The FORWARD rule sending new connections to `chain`.
-const fn new_connections_to(chain: &str) -> [&str; 8] {
+/// The FORWARD rule sending new connections to `chain` (or target), for `-C`/`-I`/`-D`.
+pub const fn new_connections_to(chain: &str) -> [&str; 8] {
     [
         "FORWARD",
         "-m",
