@@ -319,9 +319,11 @@ pub fn enforce(
         }
     }
     if snapshot.queued() != &rules.queued {
-        rules.queued = snapshot.queued().clone();
+        // `rules` says what is installed: after a failure the next state tries again.
+        let installed = std::mem::replace(&mut rules.queued, snapshot.queued().clone());
         if let Err(error) = sync(kernel, rules, &shared.metrics) {
-            tracing::error!(%error, "rule sync failed");
+            tracing::error!(%error, "rule sync failed; tried again with the next state");
+            rules.queued = installed;
         }
     }
     if cut {
@@ -375,6 +377,7 @@ fn memory_mib(field: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::sync::atomic::Ordering;
 
     use clap::Parser;
 
@@ -384,6 +387,27 @@ mod tests {
     use crate::kernel::{DecisionCache, Queues, RuleSet};
     use crate::metrics::Metrics;
     use crate::verdict::Shared;
+
+    #[test]
+    fn a_failed_rule_sync_is_tried_again_with_the_next_state() {
+        let kernel = FakeKernel::default();
+        let shared = Shared::new(snapshot("node-a"), Arc::new(Metrics::default()), true);
+        let mut rules = RuleSet {
+            queues: Queues { first: 0, count: 1 },
+            fail_open: true,
+            queued: Default::default(),
+            decision_cache: None,
+        };
+        let wanted = snapshot("node-a").queued().clone();
+        assert!(!wanted.is_empty(), "the fixture queues pods");
+        kernel.refuse_installs.store(true, Ordering::Relaxed);
+        enforce(&kernel, &shared, &mut rules, snapshot("node-a"), false);
+        assert!(rules.queued.is_empty(), "still what is installed");
+        kernel.refuse_installs.store(false, Ordering::Relaxed);
+        enforce(&kernel, &shared, &mut rules, snapshot("node-a"), false);
+        assert_eq!(kernel.current().expect("installed").queued, wanted);
+        assert_eq!(rules.queued, wanted);
+    }
 
     #[test]
     fn a_decision_cache_that_cannot_be_emptied_is_turned_off() {

@@ -1,6 +1,7 @@
 //! A kernel for unit tests: records rule installs and keeps a conntrack table in memory.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Backend, Connection, Kernel, KernelError, RuleSet};
 
@@ -14,6 +15,8 @@ pub struct FakeKernel {
     pub decisions_forgotten: Mutex<usize>,
     /// Makes emptying the decision cache fail.
     pub refuse_forget_decisions: bool,
+    /// Makes rule installs fail while set.
+    pub refuse_installs: AtomicBool,
 }
 
 impl FakeKernel {
@@ -29,6 +32,13 @@ impl Kernel for FakeKernel {
     }
 
     fn install(&self, rules: &RuleSet) -> Result<(), KernelError> {
+        if self.refuse_installs.load(Ordering::Relaxed) {
+            return Err(KernelError::Failed {
+                program: "iptables-restore".into(),
+                status: "exit status: 4".into(),
+                stderr: "refused by the test".into(),
+            });
+        }
         self.installed.lock().expect("lock").push(rules.clone());
         Ok(())
     }
