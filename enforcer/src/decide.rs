@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use netpol_engine::compile::CompileError;
 use netpol_engine::engine::Applied;
-use netpol_engine::eval::Decider;
+use netpol_engine::eval::DirectionDecision;
 use netpol_engine::model::Direction;
-use netpol_engine::{Decision, Endpoint, Engine, Flow, Protocol, State, VerdictCache};
+use netpol_engine::{Endpoint, Engine, Flow, Protocol, State, VerdictCache};
 use rustc_hash::FxHashSet;
 
 use crate::kernel::Queued;
@@ -37,18 +37,18 @@ pub fn flow(packet: &Packet) -> Flow {
     }
 }
 
-/// Which direction refused a packet.
+/// The direction that refused a packet, and what decided it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    Egress(Decider),
-    Ingress(Decider),
+pub struct Refusal {
+    pub direction: Direction,
+    pub decision: DirectionDecision,
 }
 
 /// The verdict on one packet, with what decided it when it was denied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub allowed: bool,
-    pub refusal: Option<(Refusal, Decision)>,
+    pub refusal: Option<Refusal>,
 }
 
 impl Outcome {
@@ -114,37 +114,52 @@ impl Snapshot {
     }
 
     /// Decides a packet: egress when the source is local, ingress when the destination is.
+    /// Only those directions are evaluated: the other end's node decides the rest.
     pub fn decide(&self, packet: &Packet) -> Outcome {
-        let (egress_here, ingress_here) = (self.is_local(&packet.src), self.is_local(&packet.dst));
-        if !egress_here && !ingress_here {
+        let here = [
+            (Direction::Egress, self.is_local(&packet.src)),
+            (Direction::Ingress, self.is_local(&packet.dst)),
+        ];
+        if !here.iter().any(|(_, local)| *local) {
             return Outcome::ALLOW;
         }
-        let decision = self.cache.decide(&self.engine, &flow(packet));
-        let refusal = if egress_here && !decision.egress.allowed {
-            Refusal::Egress(decision.egress.decider)
-        } else if ingress_here && !decision.ingress.allowed {
-            Refusal::Ingress(decision.ingress.decider)
-        } else {
-            return Outcome::ALLOW;
-        };
-        Outcome {
-            allowed: false,
-            refusal: Some((refusal, decision)),
+        let flow = flow(packet);
+        for (direction, _) in here.into_iter().filter(|(_, local)| *local) {
+            let decision = self.cache.decide_direction(&self.engine, direction, &flow);
+            if !decision.allowed {
+                return Outcome {
+                    allowed: false,
+                    refusal: Some(Refusal {
+                        direction,
+                        decision,
+                    }),
+                };
+            }
         }
+        Outcome::ALLOW
     }
 
     /// Names the policy and rule that denied, for the deny log.
-    pub fn describe_refusal(&self, refusal: Refusal, decision: &Decision) -> String {
-        let (direction, decider, admin_rule) = match refusal {
-            Refusal::Egress(d) => ("egress", d, decision.egress.admin_rule),
-            Refusal::Ingress(d) => ("ingress", d, decision.ingress.admin_rule),
+    pub fn describe_refusal(&self, refusal: &Refusal) -> String {
+        let direction = match refusal.direction {
+            Direction::Egress => "egress",
+            Direction::Ingress => "ingress",
         };
-        match admin_rule {
+        match refusal.decision.admin_rule {
             Some((slot, rule)) => {
                 let policy = self.engine.admin_policy(slot);
-                format!("{direction} denied by {} rule {rule}", policy.id)
+                let name = policy
+                    .rules(refusal.direction)
+                    .get(rule as usize)
+                    .and_then(|r| r.name.as_deref())
+                    .map(|name| format!(" ({name})"))
+                    .unwrap_or_default();
+                format!("{direction} denied by {} rule {rule}{name}", policy.id)
             }
-            None => format!("{direction} denied ({decider:?}: no rule allows it)"),
+            None => format!(
+                "{direction} denied ({:?}: no rule allows it)",
+                refusal.decision.decider
+            ),
         }
     }
 }

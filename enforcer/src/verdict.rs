@@ -2,6 +2,7 @@
 //! snapshot and accepts or drops it (silently: no reset, no ICMP).
 
 use std::io::ErrorKind;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -68,27 +69,32 @@ impl Shared {
     /// Decides one packet's bytes with the snapshot in force and records the verdict; true
     /// to accept.
     pub fn judge(&self, bytes: &[u8], started: Instant) -> bool {
-        self.judge_with(&self.snapshot(), bytes, started).accept
+        let judged = self.judge_with(&self.snapshot(), bytes, started);
+        if let Some(denial) = &judged.denial {
+            denial.log();
+        }
+        judged.accept
     }
 
-    /// Decides one packet's bytes with `snapshot` and records the verdict.
+    /// Decides one packet's bytes with `snapshot` and records the verdict. The deny log line,
+    /// when one is due, is left to the caller to write once the snapshot is released.
     pub fn judge_with(&self, snapshot: &Snapshot, bytes: &[u8], started: Instant) -> Judged {
         let mut whole_tuple = false;
+        let mut denial = None;
         let (allowed, protocol) = match packet::parse(bytes) {
             Ok(packet) => {
                 whole_tuple = packet.has_whole_tuple();
                 let outcome = snapshot.decide(&packet);
-                if let (Some((refusal, decision)), Some(limit)) = (outcome.refusal, &self.deny_log)
+                if let (Some(refusal), Some(limit)) = (&outcome.refusal, &self.deny_log)
                     && limit.admit()
                 {
-                    tracing::info!(
-                        src = %packet.src,
-                        dst = %packet.dst,
-                        protocol = packet.transport.label(),
-                        port = packet.dst_port,
-                        reason = %snapshot.describe_refusal(refusal, &decision),
-                        "denied"
-                    );
+                    denial = Some(Denial {
+                        src: packet.src,
+                        dst: packet.dst,
+                        protocol: packet.transport.label(),
+                        port: packet.dst_port,
+                        reason: snapshot.describe_refusal(refusal),
+                    });
                 }
                 (outcome.allowed, packet.transport.label())
             }
@@ -108,18 +114,45 @@ impl Shared {
         Judged {
             accept: allowed,
             cacheable: allowed && whole_tuple,
+            denial,
         }
     }
 }
 
 /// A verdict on packet bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Judged {
     pub accept: bool,
     /// Accepted on the packet's whole tuple, as the kernel reads it: the decision cache may
     /// record it. Not when the bytes could not be read (accepted only by failing open) or a
     /// port was cut off (decided as port 0), where the kernel would record the real tuple.
     pub cacheable: bool,
+    /// The deny log line due for this packet (rate-limited).
+    pub denial: Option<Denial>,
+}
+
+/// A denied packet to log. Written after the verdict is sent and the snapshot released, so
+/// that a stalled log writer cannot hold up `Shared::replace` and, behind it, every queue.
+#[derive(Debug)]
+pub struct Denial {
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: &'static str,
+    port: Option<u16>,
+    reason: String,
+}
+
+impl Denial {
+    pub fn log(&self) {
+        tracing::info!(
+            src = %self.src,
+            dst = %self.dst,
+            protocol = self.protocol,
+            port = self.port,
+            reason = %self.reason,
+            "denied"
+        );
+    }
 }
 
 /// At most `per_second` log lines per second.
@@ -220,10 +253,14 @@ fn read_loop(mut queue: Queue, shared: &Shared) {
         } else {
             Verdict::Drop
         });
-        if let Err(error) = queue.verdict(message) {
+        let sent = queue.verdict(message);
+        drop(snapshot);
+        if let Err(error) = sent {
             tracing::warn!(%error, "verdict failed");
         }
-        drop(snapshot);
+        if let Some(denial) = &judged.denial {
+            denial.log();
+        }
     }
 }
 
@@ -285,7 +322,12 @@ mod tests {
             ),
         ];
         for (message, bytes, accept, cacheable) in cases {
-            assert_eq!(judge(&bytes), Judged { accept, cacheable }, "{message}");
+            let judged = judge(&bytes);
+            assert_eq!(
+                (judged.accept, judged.cacheable),
+                (accept, cacheable),
+                "{message}"
+            );
         }
     }
 

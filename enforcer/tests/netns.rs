@@ -327,9 +327,18 @@ fn run() -> anyhow::Result<()> {
             );
         }
     }
+    let mut deny_lines = 0;
     for (i, enforcer) in enforcers.iter_mut().enumerate() {
         enforcer.stop()?;
         let log = enforcer.log_text();
+        // The deny log names the direction and what denied (written after the verdict).
+        deny_lines += log
+            .lines()
+            .filter(|l| {
+                l.contains("\"reason\":\"egress denied")
+                    || l.contains("\"reason\":\"ingress denied")
+            })
+            .count();
         ensure!(
             log.contains("rules removed"),
             "enforcer {} did not remove its rules: {log}",
@@ -352,7 +361,11 @@ fn run() -> anyhow::Result<()> {
             NODES[i]
         );
     }
-    eprintln!("end-to-end total {:?}", started.elapsed());
+    ensure!(deny_lines > 0, "no deny log line names what denied");
+    eprintln!(
+        "end-to-end total {:?}, {deny_lines} deny log lines",
+        started.elapsed()
+    );
     drop(net);
     drop(topology);
     Ok(())

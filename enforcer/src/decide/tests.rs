@@ -1,5 +1,6 @@
 use std::net::IpAddr;
 
+use netpol_engine::eval::Decider;
 use netpol_engine::{State, read_str};
 
 use super::*;
@@ -160,12 +161,45 @@ fn admin_rules_and_policy_types_decide_the_queued_directions() {
 fn names_the_denying_rule() {
     let a = snapshot("node-a");
     let outcome = a.decide(&packet("10.0.1.2", "10.0.2.2", Transport::Tcp, Some(80)));
-    let (refusal, decision) = outcome.refusal.expect("denied");
-    assert_eq!(refusal, Refusal::Egress(Decider::NetworkPolicy));
+    let refusal = outcome.refusal.expect("denied");
     assert_eq!(
-        a.describe_refusal(refusal, &decision),
+        (refusal.direction, refusal.decision.decider),
+        (Direction::Egress, Decider::NetworkPolicy)
+    );
+    assert_eq!(
+        a.describe_refusal(&refusal),
         "egress denied (NetworkPolicy: no rule allows it)"
     );
+}
+
+/// Each local end's direction is decided at this node, egress first; the refusal names the
+/// direction and the policy and rule that denied.
+#[test]
+fn names_the_direction_and_rule_that_refused() {
+    let anp = "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: AdminNetworkPolicy\nmetadata: {name: no-api}\nspec: {priority: 5, subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: db}}}}, ingress: [{name: allow-5432, action: Allow, from: [{namespaces: {}}], ports: [{portNumber: {port: 5432, protocol: TCP}}]}, {name: block-api, action: Deny, from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: api}}}}]}]}";
+    let loaded = read_str(
+        "cluster.yaml",
+        &format!("{CLUSTER}\n---\n{anp}\n"),
+        "default",
+    );
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let (a, errors) = Snapshot::build(&State::from_loaded(&loaded), "node-a");
+    assert!(errors.is_empty(), "{errors:?}");
+    #[rustfmt::skip]
+    let cases = [
+        ("web to db, both local: web's egress refuses first", "10.0.1.2", "10.0.1.3", 5432, Some(Direction::Egress), "egress denied (NetworkPolicy: no rule allows it)"),
+        ("api to db on 80: the ANP's second rule", "10.0.2.2", "10.0.1.3", 80, Some(Direction::Ingress), "ingress denied by AdminNetworkPolicy no-api rule 1 (block-api)"),
+        ("api to db on 5432: the ANP's first rule allows", "10.0.2.2", "10.0.1.3", 5432, None, ""),
+        ("web to api: only web's egress is decided here", "10.0.1.2", "10.0.2.2", 80, Some(Direction::Egress), "egress denied (NetworkPolicy: no rule allows it)"),
+    ];
+    for (message, src, dst, port, direction, description) in cases {
+        let outcome = a.decide(&packet(src, dst, Transport::Tcp, Some(port)));
+        assert_eq!(outcome.allowed, direction.is_none(), "{message}");
+        let refusal = outcome.refusal;
+        assert_eq!(refusal.map(|r| r.direction), direction, "{message}");
+        let described = refusal.map(|r| a.describe_refusal(&r)).unwrap_or_default();
+        assert_eq!(described, description, "{message}");
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! `#rule-name` instead of the index; a NetworkPolicy that only isolates is named without `#`.
 
 use netpol_engine::eval::{Decider, Decision, DirectionDecision, Step, StepResult, Walkthrough};
+use netpol_engine::model::Direction;
 use netpol_engine::{Endpoint, EndpointSpec, Engine, Flow, Protocol, Verdict, VerdictCache};
 use serde::Deserialize;
 
@@ -89,6 +90,18 @@ pub fn check(
             problems.push(format!(
                 "cache ({round} call) says {cached:?}, decide says {decision:?}"
             ));
+        }
+        for (direction, half) in [
+            (Direction::Egress, decision.egress),
+            (Direction::Ingress, decision.ingress),
+        ] {
+            let alone = engine.decide_direction(direction, &flow);
+            let cached = cache.decide_direction(engine, direction, &flow);
+            if alone != half || cached != half {
+                problems.push(format!(
+                    "{direction:?} alone says {alone:?}, cached ({round} call) {cached:?}, decide {half:?}"
+                ));
+            }
         }
     }
 
