@@ -35,6 +35,14 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+impl ResultLabels {
+    pub fn of<T, E>(result: &Result<T, E>) -> Self {
+        Self {
+            result: if result.is_ok() { "ok" } else { "error" },
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     pub verdicts: Family<VerdictLabels, Counter>,

@@ -11,10 +11,10 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::affinity;
-use crate::cut;
 use crate::decide::Snapshot;
+use crate::enforcement::{Enforcement, sync};
 use crate::kernel::{self, DecisionCache, Kernel, Queues, RuleSet};
-use crate::metrics::{self, Metrics, ResultLabels};
+use crate::metrics::{self, Metrics};
 use crate::source::{ApiSource, Source};
 use crate::verdict::{self, RateLimit, Shared};
 
@@ -161,7 +161,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     if config.dry_run {
         if config.follow {
             drop(snapshot);
-            return watch_loop(&config, &stop, &mut source, |_| {});
+            return watch_loop(&config, &stop, &mut source, drop);
         }
         return Ok(());
     }
@@ -235,9 +235,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         "ready"
     );
 
-    let cut = !config.no_cut;
-    let result = watch_loop(&config, &stop, &mut source, |snapshot| {
-        enforce(kernel.as_ref(), &shared, &mut rules, snapshot, cut);
+    let mut enforcement = Enforcement::new(kernel.as_ref(), &shared, rules, !config.no_cut);
+    let result = watch_loop(&config, &stop, &mut source, |snapshot| match snapshot {
+        Some(snapshot) => enforcement.put_in_force(snapshot, Instant::now()),
+        None => enforcement.retry_if_due(Instant::now()),
     });
     match config.fail_mode {
         FailMode::Open => match kernel.remove() {
@@ -247,7 +248,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         FailMode::Closed => {
             // Without a reader nothing is accepted, not even tuples accepted before: verdicts
             // stop recording first (the queue threads run until the process exits).
-            if rules.decision_cache.is_some() {
+            if enforcement.rules().decision_cache.is_some() {
                 shared.set_decision_mark(0);
                 shared.quiesce();
                 if let Err(error) = kernel.forget_decisions() {
@@ -260,20 +261,25 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     result
 }
 
-/// Hands each new state of the cluster, as this node sees it, to `put_in_force` until stopped.
+/// Hands each new state of the cluster, as this node sees it, to `on_poll` until stopped;
+/// polls that find no new state call it with `None` (time to retry what failed).
 fn watch_loop(
     config: &Config,
     stop: &AtomicBool,
     source: &mut Source,
-    mut put_in_force: impl FnMut(Snapshot),
+    mut on_poll: impl FnMut(Option<Snapshot>),
 ) -> anyhow::Result<()> {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(config.poll_ms));
         let engine = match source.poll() {
             Ok(Some(engine)) => engine,
-            Ok(None) => continue,
+            Ok(None) => {
+                on_poll(None);
+                continue;
+            }
             Err(error) if matches!(source, Source::Dir(_)) => {
                 tracing::warn!(error = format!("{error:#}"), "reading the cluster");
+                on_poll(None);
                 continue;
             }
             // The reflectors retry by themselves: when they give up, so does the enforcer.
@@ -282,73 +288,10 @@ fn watch_loop(
         let started = Instant::now();
         let snapshot = Snapshot::new(engine, &config.node_name);
         log_snapshot(&snapshot, started);
-        put_in_force(snapshot);
+        on_poll(Some(snapshot));
     }
     tracing::info!("stopping");
     Ok(())
-}
-
-/// Puts a new snapshot in force: the queues decide with it at once, the decision cache is
-/// emptied, the rules follow its selected pods, and (with `cut`) tracked connections it denies
-/// are forgotten.
-pub fn enforce(
-    kernel: &dyn Kernel,
-    shared: &Shared,
-    rules: &mut RuleSet,
-    snapshot: Snapshot,
-    cut: bool,
-) {
-    let snapshot = Arc::new(snapshot);
-    shared.replace(snapshot.clone());
-    if rules.decision_cache.is_some() {
-        let result = kernel.forget_decisions();
-        let label = ResultLabels {
-            result: if result.is_ok() { "ok" } else { "error" },
-        };
-        shared.metrics.cache_flushes.get_or_create(&label).inc();
-        if let Err(error) = result {
-            // Tuples accepted under the old state must not let connections through: go on
-            // without the cache (the rules below drop its lookup).
-            tracing::error!(%error, "emptying the decision cache failed; turning it off");
-            shared.set_decision_mark(0);
-            shared.quiesce();
-            rules.decision_cache = None;
-            if let Err(error) = sync(kernel, rules, &shared.metrics) {
-                tracing::error!(%error, "rule sync failed");
-            }
-        }
-    }
-    if snapshot.queued() != &rules.queued {
-        // `rules` says what is installed: after a failure the next state tries again.
-        let installed = std::mem::replace(&mut rules.queued, snapshot.queued().clone());
-        if let Err(error) = sync(kernel, rules, &shared.metrics) {
-            tracing::error!(%error, "rule sync failed; tried again with the next state");
-            rules.queued = installed;
-        }
-    }
-    if cut {
-        match cut::cut_denied(kernel, &snapshot) {
-            Ok(0) => {}
-            Ok(cut) => {
-                shared.metrics.connections_cut.inc_by(cut as u64);
-                tracing::info!(cut, "cut connections that are now denied");
-            }
-            Err(error) => tracing::error!(%error, "cutting denied connections"),
-        }
-    }
-}
-
-fn sync(
-    kernel: &dyn Kernel,
-    rules: &RuleSet,
-    metrics: &Metrics,
-) -> Result<(), kernel::KernelError> {
-    let result = kernel.install(rules);
-    let label = ResultLabels {
-        result: if result.is_ok() { "ok" } else { "error" },
-    };
-    metrics.rule_syncs.get_or_create(&label).inc();
-    result
 }
 
 fn log_snapshot(snapshot: &Snapshot, started: Instant) {
@@ -376,63 +319,9 @@ fn memory_mib(field: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::Ordering;
-
     use clap::Parser;
 
-    use super::{Config, enforce};
-    use crate::decide::tests::snapshot;
-    use crate::kernel::fake::FakeKernel;
-    use crate::kernel::{DecisionCache, Queues, RuleSet};
-    use crate::metrics::Metrics;
-    use crate::verdict::Shared;
-
-    #[test]
-    fn a_failed_rule_sync_is_tried_again_with_the_next_state() {
-        let kernel = FakeKernel::default();
-        let shared = Shared::new(snapshot("node-a"), Arc::new(Metrics::default()), true);
-        let mut rules = RuleSet {
-            queues: Queues { first: 0, count: 1 },
-            fail_open: true,
-            queued: Default::default(),
-            decision_cache: None,
-        };
-        let wanted = snapshot("node-a").queued().clone();
-        assert!(!wanted.is_empty(), "the fixture queues pods");
-        kernel.refuse_installs.store(true, Ordering::Relaxed);
-        enforce(&kernel, &shared, &mut rules, snapshot("node-a"), false);
-        assert!(rules.queued.is_empty(), "still what is installed");
-        kernel.refuse_installs.store(false, Ordering::Relaxed);
-        enforce(&kernel, &shared, &mut rules, snapshot("node-a"), false);
-        assert_eq!(kernel.current().expect("installed").queued, wanted);
-        assert_eq!(rules.queued, wanted);
-    }
-
-    #[test]
-    fn a_decision_cache_that_cannot_be_emptied_is_turned_off() {
-        let kernel = FakeKernel {
-            refuse_forget_decisions: true,
-            ..FakeKernel::default()
-        };
-        let shared = Shared::new(snapshot("node-a"), Arc::new(Metrics::default()), true);
-        let mut rules = RuleSet {
-            queues: Queues { first: 0, count: 1 },
-            fail_open: true,
-            queued: shared.snapshot().queued().clone(),
-            decision_cache: Some(DecisionCache {
-                mark: 0x2000,
-                timeout_secs: 60,
-            }),
-        };
-        shared.set_decision_mark(0x2000);
-        enforce(&kernel, &shared, &mut rules, snapshot("node-a"), false);
-        assert_eq!(rules.decision_cache, None);
-        assert_eq!(shared.decision_mark(), 0, "verdicts stop marking");
-        let installed = kernel.current().expect("rules reinstalled");
-        assert_eq!(installed.decision_cache, None, "the lookup is gone");
-        assert_eq!(installed.queued, rules.queued, "queueing goes on");
-    }
+    use super::Config;
 
     #[derive(Parser)]
     struct Cli {

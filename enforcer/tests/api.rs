@@ -14,11 +14,11 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::runtime::watcher::Event;
 use netpol_enforcer::decide::Snapshot;
+use netpol_enforcer::enforcement::Enforcement;
 use netpol_enforcer::kernel::fake::FakeKernel;
 use netpol_enforcer::kernel::{Connection, DecisionCache, Queues, RuleSet};
 use netpol_enforcer::metrics::Metrics;
 use netpol_enforcer::packet::{Packet, Transport};
-use netpol_enforcer::run::enforce;
 use netpol_enforcer::source::ApiSource;
 use netpol_enforcer::verdict;
 use netpol_engine::Engine;
@@ -115,7 +115,7 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     };
     *kernel.connections.lock().unwrap() = vec![web_to_db];
     let queues = verdict::Shared::new(snapshot, Arc::new(Metrics::default()), true);
-    let mut rules = RuleSet {
+    let rules = RuleSet {
         queues: Queues { first: 0, count: 1 },
         fail_open: true,
         queued: Default::default(),
@@ -126,21 +126,17 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     };
     assert!(queues.snapshot().decide(&tcp(WEB, DB, 5432)).allowed);
     // What the enforcer's loop does with each new engine (rules, queues, conntrack cuts).
-    let put_in_force = |engine, rules: &mut RuleSet| {
-        enforce(
-            &kernel,
-            &queues,
-            rules,
-            Snapshot::new(engine, "node-a"),
-            true,
-        );
+    let mut enforcement = Enforcement::new(&kernel, &queues, rules, true);
+    let mut put_in_force = |engine| {
+        enforcement.put_in_force(Snapshot::new(engine, "node-a"), Instant::now());
+        assert!(enforcement.settled(), "nothing failed");
     };
 
     // A policy event takes effect without a rebuild: db is queued, web → db is cut.
     let mut netpols = Feed::<NetworkPolicy>::default();
     shared.update(|store| netpols.handle(Event::Apply(typed(db_policy())), store));
     let engine = source.poll().unwrap().expect("a new engine");
-    put_in_force(engine, &mut rules);
+    put_in_force(engine);
     let installed = kernel.current().expect("rules installed");
     // db's ingress only: the policy has no egress rules.
     assert_eq!(installed.queued.ingress, [DB.parse().unwrap()].into());
@@ -176,7 +172,7 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     shared.update(|store| pods.handle(Event::Apply(typed(second)), store));
     assert!(shared.rebuild_if_stale());
     let engine = source.poll().unwrap().expect("rebuilt");
-    put_in_force(engine, &mut rules);
+    put_in_force(engine);
     assert_eq!(
         kernel.current().unwrap().queued.ingress,
         [DB.parse().unwrap(), "10.0.1.4".parse().unwrap()].into()
@@ -185,7 +181,7 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
     // Deleting the policy opens db again and unqueues it.
     shared.update(|store| netpols.handle(Event::Delete(typed(db_policy())), store));
     let engine = source.poll().unwrap().expect("a new engine");
-    put_in_force(engine, &mut rules);
+    put_in_force(engine);
     assert!(kernel.current().unwrap().queued.is_empty());
     assert!(queues.snapshot().decide(&tcp(WEB, DB, 5432)).allowed);
     assert_eq!(

@@ -17,6 +17,8 @@ pub struct FakeKernel {
     pub refuse_forget_decisions: bool,
     /// Makes rule installs fail while set.
     pub refuse_installs: AtomicBool,
+    /// Makes reading the conntrack table fail while set.
+    pub refuse_connections: AtomicBool,
 }
 
 impl FakeKernel {
@@ -33,11 +35,7 @@ impl Kernel for FakeKernel {
 
     fn install(&self, rules: &RuleSet) -> Result<(), KernelError> {
         if self.refuse_installs.load(Ordering::Relaxed) {
-            return Err(KernelError::Failed {
-                program: "iptables-restore".into(),
-                status: "exit status: 4".into(),
-                stderr: "refused by the test".into(),
-            });
+            return Err(refused("iptables-restore"));
         }
         self.installed.lock().expect("lock").push(rules.clone());
         Ok(())
@@ -49,6 +47,9 @@ impl Kernel for FakeKernel {
     }
 
     fn connections(&self) -> Result<Vec<Connection>, KernelError> {
+        if self.refuse_connections.load(Ordering::Relaxed) {
+            return Err(refused("conntrack"));
+        }
         Ok(self.connections.lock().expect("lock").clone())
     }
 
@@ -63,13 +64,17 @@ impl Kernel for FakeKernel {
 
     fn forget_decisions(&self) -> Result<(), KernelError> {
         if self.refuse_forget_decisions {
-            return Err(KernelError::Failed {
-                program: "ipset flush".into(),
-                status: "exit status: 1".into(),
-                stderr: "refused by the test".into(),
-            });
+            return Err(refused("ipset flush"));
         }
         *self.decisions_forgotten.lock().expect("lock") += 1;
         Ok(())
+    }
+}
+
+fn refused(program: &str) -> KernelError {
+    KernelError::Failed {
+        program: program.into(),
+        status: "exit status: 1".into(),
+        stderr: "refused by the test".into(),
     }
 }
