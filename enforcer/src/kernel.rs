@@ -11,6 +11,7 @@ pub mod nftables;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Mutex;
 
 pub use conntrack::Connection;
 
@@ -52,6 +53,28 @@ impl Queued {
     pub fn is_empty(&self) -> bool {
         self.egress.is_empty() && self.ingress.is_empty()
     }
+
+    /// What going from `self` to `new` adds and removes, by direction.
+    pub fn changes_to(&self, new: &Queued) -> QueuedChanges {
+        let diff = |a: &BTreeSet<IpAddr>, b: &BTreeSet<IpAddr>| a.difference(b).copied().collect();
+        QueuedChanges {
+            added: Queued {
+                egress: diff(&new.egress, &self.egress),
+                ingress: diff(&new.ingress, &self.ingress),
+            },
+            removed: Queued {
+                egress: diff(&self.egress, &new.egress),
+                ingress: diff(&self.ingress, &new.ingress),
+            },
+        }
+    }
+}
+
+/// The addresses a change of queued pods adds and removes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueuedChanges {
+    pub added: Queued,
+    pub removed: Queued,
 }
 
 /// The kernel-side cache of accepted tuples (source, destination, protocol, destination port).
@@ -78,6 +101,53 @@ pub struct RuleSet {
     pub fail_open: bool,
     pub queued: Queued,
     pub decision_cache: Option<DecisionCache>,
+}
+
+impl RuleSet {
+    /// Whether `other` differs from this in the queued pods at most: then the rules stay and
+    /// only the backend's address sets change.
+    pub fn same_shape(&self, other: &RuleSet) -> bool {
+        (self.queues, self.fail_open, self.decision_cache)
+            == (other.queues, other.fail_open, other.decision_cache)
+    }
+}
+
+/// What a backend last installed, so that a change of the queued pods alone is applied as
+/// that change (the addresses added and removed) and not as a new rule set.
+#[derive(Debug, Default)]
+struct Installed(Mutex<Option<RuleSet>>);
+
+impl Installed {
+    /// Installs `rules`: with `update` when only the queued pods changed since the last
+    /// successful install (nothing to do when nothing changed), else with `full`. After a
+    /// failure, or `forget`, the next install is full.
+    fn install(
+        &self,
+        rules: &RuleSet,
+        full: impl FnOnce() -> Result<(), KernelError>,
+        update: impl FnOnce(&QueuedChanges) -> Result<(), KernelError>,
+    ) -> Result<(), KernelError> {
+        let mut last = self.0.lock().expect("installed lock");
+        let result = match last.take() {
+            Some(previous) if previous.same_shape(rules) => {
+                let changes = previous.queued.changes_to(&rules.queued);
+                if changes == QueuedChanges::default() {
+                    Ok(())
+                } else {
+                    update(&changes)
+                }
+            }
+            _ => full(),
+        };
+        if result.is_ok() {
+            *last = Some(rules.clone());
+        }
+        result
+    }
+
+    fn forget(&self) {
+        *self.0.lock().expect("installed lock") = None;
+    }
 }
 
 /// Which rule backend is in use.
@@ -116,7 +186,8 @@ pub enum KernelError {
 /// Everything asked of the kernel.
 pub trait Kernel: Send + Sync {
     fn backend(&self) -> Backend;
-    /// Replaces the enforcer's rules with `rules`, atomically per address family.
+    /// Replaces the enforcer's rules with `rules`, atomically per address family; when only
+    /// the queued pods changed, by adding and removing just those addresses.
     fn install(&self, rules: &RuleSet) -> Result<(), KernelError>;
     /// Removes every rule and chain the enforcer created.
     fn remove(&self) -> Result<(), KernelError>;
@@ -133,12 +204,99 @@ pub trait Kernel: Send + Sync {
 pub fn detect() -> (Box<dyn Kernel>, String) {
     match nftables::probe() {
         Ok(()) => (
-            Box::new(nftables::Nftables),
+            Box::new(nftables::Nftables::default()),
             "the kernel supports the nftables queue statement".into(),
         ),
         Err(why) => (
-            Box::new(iptables::Iptables),
+            Box::new(iptables::Iptables::default()),
             format!("nftables queue unavailable ({why}); using iptables NFQUEUE"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    fn rules(egress: &[&str]) -> RuleSet {
+        RuleSet {
+            queues: Queues { first: 0, count: 1 },
+            fail_open: true,
+            queued: Queued {
+                egress: egress.iter().map(|a| a.parse().unwrap()).collect(),
+                ingress: Default::default(),
+            },
+            decision_cache: None,
+        }
+    }
+
+    /// What `Installed::install` did: `full`, `update` with the addresses added and removed,
+    /// or nothing.
+    fn install(installed: &Installed, rules: &RuleSet, fail: bool) -> String {
+        let done = RefCell::new(String::from("nothing"));
+        let outcome = |what: String| {
+            *done.borrow_mut() = what;
+            if fail {
+                Err(KernelError::Failed {
+                    program: "test".into(),
+                    status: "1".into(),
+                    stderr: String::new(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let _ = installed.install(
+            rules,
+            || outcome("full".into()),
+            |changes| {
+                let list = |q: &Queued| {
+                    q.addresses()
+                        .iter()
+                        .map(IpAddr::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                outcome(format!(
+                    "update +{} -{}",
+                    list(&changes.added),
+                    list(&changes.removed)
+                ))
+            },
+        );
+        done.into_inner()
+    }
+
+    #[test]
+    fn only_a_change_of_queued_pods_is_applied_as_a_change() {
+        let installed = Installed::default();
+        let cached = |egress: &[&str]| RuleSet {
+            decision_cache: Some(DecisionCache {
+                mark: 0x2000,
+                timeout_secs: 60,
+            }),
+            ..rules(egress)
+        };
+        #[rustfmt::skip]
+        let steps = [
+            ("first install", rules(&["10.0.0.2"]), false, "full"),
+            ("a pod more and one less", rules(&["10.0.0.3"]), false, "update +10.0.0.3 -10.0.0.2"),
+            ("the same again", rules(&["10.0.0.3"]), false, "nothing"),
+            ("another shape: the cache", cached(&["10.0.0.3"]), false, "full"),
+            ("a failed update", cached(&["10.0.0.4"]), true, "update +10.0.0.4 -10.0.0.3"),
+            ("after a failure", cached(&["10.0.0.4"]), false, "full"),
+            ("then changes again", cached(&[]), false, "update + -10.0.0.4"),
+        ];
+        for (step, rules, fail, expected) in steps {
+            assert_eq!(install(&installed, &rules, fail), expected, "{step}");
+        }
+        installed.forget();
+        assert_eq!(
+            install(&installed, &rules(&[]), false),
+            "full",
+            "after forget"
+        );
     }
 }

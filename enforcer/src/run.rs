@@ -123,11 +123,11 @@ fn choose_backend(choice: BackendChoice) -> (Box<dyn Kernel>, String) {
     match choice {
         BackendChoice::Auto => kernel::detect(),
         BackendChoice::Iptables => (
-            Box::new(kernel::iptables::Iptables),
+            Box::new(kernel::iptables::Iptables::default()),
             "chosen with --backend".into(),
         ),
         BackendChoice::Nftables => (
-            Box::new(kernel::nftables::Nftables),
+            Box::new(kernel::nftables::Nftables::default()),
             "chosen with --backend".into(),
         ),
     }

@@ -170,7 +170,28 @@ fn run(topology: &topology::Topology, client: &mut Agent) -> anyhow::Result<()> 
         "known tuples were queued again"
     );
 
-    Nftables.forget_decisions()?;
+    // A change of queued pods is a transaction of element changes: the cache stays.
+    let before = rules(60).queued;
+    let mut after = before.clone();
+    after.ingress.insert(db.into());
+    let changes = nftables::render_changes(&before.changes_to(&after)).context("a change")?;
+    nft(&["-f", "-"], Some(&changes))?;
+    ensure!(
+        elements("ingress4")?.contains(&db.to_string()),
+        "{}",
+        elements("ingress4")?
+    );
+    ensure!(!elements("decided4")?.is_empty(), "the cache was emptied");
+    let back = nftables::render_changes(&after.changes_to(&before)).context("a change")?;
+    nft(&["-f", "-"], Some(&back))?;
+    ensure!(
+        elements("ingress4")?.is_empty(),
+        "{}",
+        elements("ingress4")?
+    );
+
+    let backend = Nftables::default();
+    backend.forget_decisions()?;
     ensure!(
         elements("decided4")?.is_empty(),
         "not emptied: {}",
@@ -186,7 +207,7 @@ fn run(topology: &topology::Topology, client: &mut Agent) -> anyhow::Result<()> 
         "recorded again after the flush"
     );
 
-    Nftables.remove()?;
+    backend.remove()?;
     nft(&["delete", "table", "inet", "observe"], None)?;
     let left = nft(&["list", "tables"], None)?;
     ensure!(!left.contains(nftables::TABLE), "table left: {left}");
@@ -240,8 +261,9 @@ fn iptables_run(node: &str) -> anyhow::Result<()> {
     let set = iptables::Family::V4.cache_set();
     // What a fail-closed enforcer with a 30 s cache leaves behind: its set and the rules using it.
     create_set(30)?;
-    Iptables.install(&rules(30))?;
-    Iptables.install(&rules(90))?;
+    let backend = Iptables::default();
+    backend.install(&rules(30))?;
+    backend.install(&rules(90))?;
     let header = sh("ipset", &["list", set, "-t"])?;
     ensure!(header.contains("timeout 90"), "{header}");
     let filter = sh("iptables", &["-S", iptables::CHAIN])?;
@@ -258,24 +280,59 @@ fn iptables_run(node: &str) -> anyhow::Result<()> {
         "{security}"
     );
     ensure!(security.contains("--add-set"), "{security}");
-    Iptables.forget_decisions()?;
+    backend.forget_decisions()?;
+
+    // The queued pods are set members; a change of them adds and deletes just those.
+    let [egress, ingress] = iptables::Family::V4.queued_sets();
+    let members = |set: &str| -> anyhow::Result<Vec<String>> {
+        let listing = sh("ipset", &["list", set])?;
+        let mut members: Vec<String> = listing
+            .lines()
+            .skip_while(|l| !l.starts_with("Members:"))
+            .skip(1)
+            .map(str::to_owned)
+            .collect();
+        members.sort();
+        Ok(members)
+    };
+    ensure!(members(egress)? == ["10.251.1.2"], "{:?}", members(egress)?);
+    ensure!(members(ingress)?.is_empty(), "{:?}", members(ingress)?);
+    let chain_before = sh("iptables", &["-S", iptables::CHAIN])?;
+    let mut changed = rules(90);
+    changed.queued.egress = [Ipv4Addr::new(10, 251, 1, 3).into()].into();
+    changed.queued.ingress = [Ipv4Addr::new(10, 251, 1, 2).into()].into();
+    backend.install(&changed)?;
+    ensure!(members(egress)? == ["10.251.1.3"], "{:?}", members(egress)?);
+    ensure!(
+        members(ingress)? == ["10.251.1.2"],
+        "{:?}",
+        members(ingress)?
+    );
+    ensure!(
+        sh("iptables", &["-S", iptables::CHAIN])? == chain_before,
+        "the chain was rewritten for a change of pods"
+    );
+    // A fresh backend (a restart) fills the sets whole, dropping what it does not want.
+    sh("ipset", &["add", egress, "10.251.9.9"])?;
+    Iptables::default().install(&changed)?;
+    ensure!(members(egress)? == ["10.251.1.3"], "{:?}", members(egress)?);
 
     // Turned off (by flag, or after a failed flush): nothing of the cache stays behind.
-    Iptables.install(&RuleSet {
+    backend.install(&RuleSet {
         decision_cache: None,
         ..rules(90)
     })?;
     let security = sh("iptables", &["-t", "security", "-S"])?;
     ensure!(!security.contains(iptables::CACHE_CHAIN), "{security}");
     let sets = sh("ipset", &["list", "-n"])?;
-    ensure!(!sets.contains("netpol"), "sets left: {sets}");
+    ensure!(!sets.contains(set), "cache set left: {sets}");
     let filter = sh("iptables", &["-S", iptables::CHAIN])?;
     ensure!(
-        !filter.contains("--match-set") && filter.contains("NFQUEUE"),
+        !filter.contains(&format!("--match-set {set} ")) && filter.contains("NFQUEUE"),
         "{filter}"
     );
 
-    Iptables.remove()?;
+    backend.remove()?;
     let sets = sh("ipset", &["list", "-n"])?;
     ensure!(!sets.contains("netpol"), "sets left: {sets}");
     let left = sh("iptables-save", &[])?;
@@ -283,7 +340,7 @@ fn iptables_run(node: &str) -> anyhow::Result<()> {
 
     // A node without IPv6 may have only the IPv4 set: emptying the cache still works.
     create_set(60)?;
-    Iptables.forget_decisions()?;
+    Iptables::default().forget_decisions()?;
     sh("ipset", &["destroy", set])?;
     Ok(())
 }
@@ -333,7 +390,7 @@ fn fail_closed_run(node: &str, state_dir: &std::path::Path) -> anyhow::Result<()
         filter.contains("--match-set"),
         "rules left in place: {filter}"
     );
-    Iptables.remove()?;
+    Iptables::default().remove()?;
     Ok(())
 }
 

@@ -1,6 +1,9 @@
 //! The iptables(-nft) backend: one dedicated chain per family, jumped to from FORWARD for new
-//! connections only, holding one `NFQUEUE` rule per queued address and direction. The chain is
-//! rewritten whole with `iptables-restore --noflush`, which replaces it in one transaction.
+//! connections only, sending to `NFQUEUE` the connections from the addresses in the family's
+//! egress ipset and to the addresses in its ingress ipset. The chain is rewritten whole with
+//! `iptables-restore --noflush`, which replaces it in one transaction, only when the rules'
+//! shape changes (queues, fail mode, cache); a change of queued pods adds and removes just
+//! those addresses in the sets (`ipset restore`), each address switching atomically.
 //!
 //! With the decision cache, an ipset per family holds the accepted tuples: the chain's first
 //! rule lets a new connection whose tuple is in it through, and a chain in the `security` table
@@ -12,8 +15,8 @@ use std::net::IpAddr;
 
 use super::command::run;
 use super::{
-    Backend, Connection, DECISION_CACHE_SIZE, DecisionCache, Kernel, KernelError, RuleSet,
-    conntrack,
+    Backend, Connection, DECISION_CACHE_SIZE, DecisionCache, Installed, Kernel, KernelError,
+    Queued, QueuedChanges, RuleSet, conntrack,
 };
 
 pub const CHAIN: &str = "NETPOL-ENFORCER";
@@ -55,10 +58,12 @@ impl Family {
         }
     }
 
-    fn host_prefix(self) -> u8 {
+    /// The ipsets of the local pods whose egress (new connections from them) and ingress (new
+    /// connections to them) are queued.
+    pub fn queued_sets(self) -> [&'static str; 2] {
         match self {
-            Self::V4 => 32,
-            Self::V6 => 128,
+            Self::V4 => ["netpol-enforcer-egress-v4", "netpol-enforcer-ingress-v4"],
+            Self::V6 => ["netpol-enforcer-egress-v6", "netpol-enforcer-ingress-v6"],
         }
     }
 
@@ -87,7 +92,9 @@ impl Family {
 const TUPLE: &str = "src,dst,dst";
 
 #[derive(Debug, Default)]
-pub struct Iptables;
+pub struct Iptables {
+    installed: Installed,
+}
 
 /// The `iptables-restore --noflush` input that replaces the chain's rules for one family.
 pub fn render(rules: &RuleSet, family: Family) -> String {
@@ -105,7 +112,6 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
     } else {
         ""
     };
-    let prefix = family.host_prefix();
     // Declaring the chain in a --noflush restore empties it first.
     let mut text = format!("*filter\n:{CHAIN} - [0:0]\n");
     if rules.decision_cache.is_some() {
@@ -115,17 +121,12 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
             "-A {CHAIN} -m set --match-set {set} {TUPLE} -j RETURN"
         );
     }
-    let queued = &rules.queued;
-    for ip in queued
-        .addresses()
-        .iter()
-        .filter(|ip| Family::of(ip) == family)
-    {
-        for (side, set) in [("-s", &queued.egress), ("-d", &queued.ingress)] {
-            if set.contains(ip) {
-                let _ = writeln!(text, "-A {CHAIN} {side} {ip}/{prefix} -j {target}{bypass}");
-            }
-        }
+    let [egress, ingress] = family.queued_sets();
+    for (set, side) in [(egress, "src"), (ingress, "dst")] {
+        let _ = writeln!(
+            text,
+            "-A {CHAIN} -m set --match-set {set} {side} -j {target}{bypass}"
+        );
     }
     text.push_str("COMMIT\n");
     if let Some(cache) = rules.decision_cache {
@@ -139,6 +140,41 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
         );
     }
     text
+}
+
+/// The `ipset restore` input that fills the family's queued sets with `queued` and nothing
+/// else: each is built beside the set in force and swapped in, so it changes at once.
+pub fn render_queued(queued: &Queued, family: Family) -> String {
+    let mut text = String::new();
+    let [egress, ingress] = family.queued_sets();
+    for (set, addresses) in [(egress, &queued.egress), (ingress, &queued.ingress)] {
+        let (kind, fresh) = (family.ipset_family(), format!("{set}-new"));
+        let _ = writeln!(text, "create {fresh} hash:ip family {kind}\nflush {fresh}");
+        for ip in addresses.iter().filter(|ip| Family::of(ip) == family) {
+            let _ = writeln!(text, "add {fresh} {ip}");
+        }
+        let _ = writeln!(
+            text,
+            "create {set} hash:ip family {kind}\nswap {fresh} {set}\ndestroy {fresh}"
+        );
+    }
+    text
+}
+
+/// The `ipset restore` input that applies `changes` to the family's queued sets: additions
+/// first (an address queued in both states never leaves its set); `None` when the family has
+/// no change.
+pub fn render_changes(changes: &QueuedChanges, family: Family) -> Option<String> {
+    let [egress, ingress] = family.queued_sets();
+    let mut text = String::new();
+    for (verb, queued) in [("add", &changes.added), ("del", &changes.removed)] {
+        for (set, addresses) in [(egress, &queued.egress), (ingress, &queued.ingress)] {
+            for ip in addresses.iter().filter(|ip| Family::of(ip) == family) {
+                let _ = writeln!(text, "{verb} {set} {ip}");
+            }
+        }
+    }
+    (!text.is_empty()).then_some(text)
 }
 
 /// Creates the family's cache set, or gives an existing one (left by an enforcer that failed
@@ -215,12 +251,19 @@ fn delete_chain(tool: &str, table: &str, chain: &str) -> Result<(), KernelError>
     Ok(())
 }
 
+/// Runs `ipset restore` on `text`; `-exist` makes creating a set that exists, adding an
+/// address that is there and deleting one that is not no errors.
+fn ipset_restore(text: &str) -> Result<(), KernelError> {
+    run("ipset", &["-exist", "restore"], Some(text)).map(drop)
+}
+
 impl Iptables {
     fn install_family(&self, rules: &RuleSet, family: Family) -> Result<(), KernelError> {
         let (tool, restore) = family.tools();
         if let Some(cache) = rules.decision_cache {
             ensure_cache_set(family, cache)?;
         }
+        ipset_restore(&render_queued(&rules.queued, family))?;
         run(restore, &["-w", "--noflush"], Some(&render(rules, family)))?;
         ensure_rule(tool, "filter", &JUMP)?;
         if rules.decision_cache.is_some() {
@@ -238,8 +281,30 @@ impl Iptables {
         delete_rule(tool, "filter", &JUMP);
         let removed = delete_chain(tool, "filter", CHAIN);
         remove_cache(tool, family);
+        // Once no rule refers to them.
+        for set in family.queued_sets() {
+            let _ = run("ipset", &["destroy", set], None);
+        }
         removed
     }
+
+    /// Installs the whole rule set, family by family.
+    fn install_all(&self, rules: &RuleSet) -> Result<(), KernelError> {
+        self.install_family(rules, Family::V4)?;
+        // IPv6 is best effort when the node has no IPv6 pods (ip6tables may be missing).
+        match self.install_family(rules, Family::V6) {
+            Err(e) if has_ipv6(&rules.queued) => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn has_ipv6(queued: &Queued) -> bool {
+    queued
+        .egress
+        .iter()
+        .chain(&queued.ingress)
+        .any(IpAddr::is_ipv6)
 }
 
 impl Kernel for Iptables {
@@ -248,15 +313,20 @@ impl Kernel for Iptables {
     }
 
     fn install(&self, rules: &RuleSet) -> Result<(), KernelError> {
-        self.install_family(rules, Family::V4)?;
-        // IPv6 is best effort when the node has no IPv6 pods (ip6tables may be missing).
-        match self.install_family(rules, Family::V6) {
-            Err(e) if rules.queued.addresses().iter().any(IpAddr::is_ipv6) => Err(e),
-            _ => Ok(()),
-        }
+        self.installed.install(
+            rules,
+            || self.install_all(rules),
+            |changes| {
+                [Family::V4, Family::V6]
+                    .into_iter()
+                    .filter_map(|family| render_changes(changes, family))
+                    .try_for_each(|text| ipset_restore(&text))
+            },
+        )
     }
 
     fn remove(&self) -> Result<(), KernelError> {
+        self.installed.forget();
         let v4 = self.remove_family(Family::V4);
         let _ = self.remove_family(Family::V6);
         v4
@@ -308,32 +378,79 @@ mod tests {
     }
 
     #[test]
-    fn queues_each_direction_only_where_a_policy_affects_it() {
-        let mut r = rules(1, true, &[]);
-        r.queued.egress.insert("10.0.0.2".parse().unwrap());
-        r.queued.ingress.insert("10.0.0.3".parse().unwrap());
+    fn the_chain_queues_by_the_familys_sets() {
         assert_eq!(
-            render(&r, Family::V4),
+            render(&rules(1, true, &["10.0.0.2"]), Family::V4),
             "*filter\n:NETPOL-ENFORCER - [0:0]\n\
-             -A NETPOL-ENFORCER -s 10.0.0.2/32 -j NFQUEUE --queue-num 0 --queue-bypass\n\
-             -A NETPOL-ENFORCER -d 10.0.0.3/32 -j NFQUEUE --queue-num 0 --queue-bypass\n\
+             -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-egress-v4 src -j NFQUEUE --queue-num 0 --queue-bypass\n\
+             -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-ingress-v4 dst -j NFQUEUE --queue-num 0 --queue-bypass\n\
              COMMIT\n"
+        );
+        let v6 = render(&rules(4, false, &[]), Family::V6);
+        assert!(
+            v6.contains("-A NETPOL-ENFORCER -m set --match-set netpol-enforcer-egress-v6 src -j NFQUEUE --queue-balance 0:3 --queue-cpu-fanout\n"),
+            "{v6}"
+        );
+        assert_eq!(
+            render(&rules(1, true, &["10.0.0.2"]), Family::V4),
+            render(&rules(1, true, &["10.0.0.3", "10.0.0.4"]), Family::V4),
+            "the chain does not depend on which pods are queued"
         );
     }
 
     #[test]
-    fn renders_one_chain_per_family() {
-        let r = rules(4, true, &["10.0.0.2", "fd00::2"]);
+    fn sets_are_filled_beside_and_swapped_in() {
+        let mut r = rules(1, true, &[]);
+        r.queued.egress.insert("10.0.0.2".parse().unwrap());
+        r.queued.ingress.insert("10.0.0.3".parse().unwrap());
+        r.queued.ingress.insert("fd00::3".parse().unwrap());
         assert_eq!(
-            render(&r, Family::V4),
-            "*filter\n:NETPOL-ENFORCER - [0:0]\n\
-             -A NETPOL-ENFORCER -s 10.0.0.2/32 -j NFQUEUE --queue-balance 0:3 --queue-cpu-fanout --queue-bypass\n\
-             -A NETPOL-ENFORCER -d 10.0.0.2/32 -j NFQUEUE --queue-balance 0:3 --queue-cpu-fanout --queue-bypass\n\
-             COMMIT\n"
+            render_queued(&r.queued, Family::V4),
+            "create netpol-enforcer-egress-v4-new hash:ip family inet\n\
+             flush netpol-enforcer-egress-v4-new\n\
+             add netpol-enforcer-egress-v4-new 10.0.0.2\n\
+             create netpol-enforcer-egress-v4 hash:ip family inet\n\
+             swap netpol-enforcer-egress-v4-new netpol-enforcer-egress-v4\n\
+             destroy netpol-enforcer-egress-v4-new\n\
+             create netpol-enforcer-ingress-v4-new hash:ip family inet\n\
+             flush netpol-enforcer-ingress-v4-new\n\
+             add netpol-enforcer-ingress-v4-new 10.0.0.3\n\
+             create netpol-enforcer-ingress-v4 hash:ip family inet\n\
+             swap netpol-enforcer-ingress-v4-new netpol-enforcer-ingress-v4\n\
+             destroy netpol-enforcer-ingress-v4-new\n"
         );
-        let v6 = render(&rules(1, false, &["10.0.0.2", "fd00::2"]), Family::V6);
-        assert!(v6.contains("-A NETPOL-ENFORCER -s fd00::2/128 -j NFQUEUE --queue-num 0\n"));
-        assert!(!v6.contains("10.0.0.2"), "{v6}");
+        let v6 = render_queued(&r.queued, Family::V6);
+        assert!(
+            v6.contains("add netpol-enforcer-ingress-v6-new fd00::3\n"),
+            "{v6}"
+        );
+        assert!(v6.contains("hash:ip family inet6"), "{v6}");
+        assert!(!v6.contains("10.0.0"), "{v6}");
+    }
+
+    #[test]
+    fn a_change_of_queued_pods_touches_only_their_addresses() {
+        let before = rules(1, true, &["10.0.0.2", "10.0.0.3"]).queued;
+        let mut after = before.clone();
+        after.egress.remove(&"10.0.0.3".parse().unwrap());
+        after.ingress.insert("10.0.0.4".parse().unwrap());
+        after.ingress.insert("fd00::4".parse().unwrap());
+        let changes = before.changes_to(&after);
+        assert_eq!(
+            render_changes(&changes, Family::V4).as_deref(),
+            Some(
+                "add netpol-enforcer-ingress-v4 10.0.0.4\n\
+                 del netpol-enforcer-egress-v4 10.0.0.3\n"
+            )
+        );
+        assert_eq!(
+            render_changes(&changes, Family::V6).as_deref(),
+            Some("add netpol-enforcer-ingress-v6 fd00::4\n")
+        );
+        assert_eq!(
+            render_changes(&before.changes_to(&before), Family::V4),
+            None
+        );
     }
 
     #[test]
@@ -347,8 +464,8 @@ mod tests {
             render(&r, Family::V4),
             "*filter\n:NETPOL-ENFORCER - [0:0]\n\
              -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-v4 src,dst,dst -j RETURN\n\
-             -A NETPOL-ENFORCER -s 10.0.0.2/32 -j NFQUEUE --queue-num 0 --queue-bypass\n\
-             -A NETPOL-ENFORCER -d 10.0.0.2/32 -j NFQUEUE --queue-num 0 --queue-bypass\n\
+             -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-egress-v4 src -j NFQUEUE --queue-num 0 --queue-bypass\n\
+             -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-ingress-v4 dst -j NFQUEUE --queue-num 0 --queue-bypass\n\
              COMMIT\n\
              *security\n:NETPOL-ENFORCER-DECIDED - [0:0]\n\
              -A NETPOL-ENFORCER-DECIDED -m mark --mark 0x2000/0x2000 -j SET --add-set netpol-enforcer-v4 src,dst,dst --exist\n\
@@ -363,14 +480,6 @@ mod tests {
         assert!(
             v6.contains("--add-set netpol-enforcer-v6 src,dst,dst"),
             "{v6}"
-        );
-    }
-
-    #[test]
-    fn empty_set_still_declares_the_chain() {
-        assert_eq!(
-            render(&rules(1, true, &[]), Family::V4),
-            "*filter\n:NETPOL-ENFORCER - [0:0]\nCOMMIT\n"
         );
     }
 }

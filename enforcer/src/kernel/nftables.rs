@@ -1,12 +1,17 @@
-//! The nftables backend: one table of our own, replaced whole in one `nft -f` transaction,
-//! queueing new connections from or to the local selected pods with the native `queue`
-//! statement. Used only when the kernel has the queue expression (`probe`).
+//! The nftables backend: one table of our own, queueing new connections from or to the local
+//! selected pods with the native `queue` statement. The table is replaced whole in one `nft -f`
+//! transaction when the rules' shape changes (queues, fail mode, cache); a change of queued
+//! pods adds and deletes just those set elements, also in one transaction. Used only when the
+//! kernel has the queue expression (`probe`).
 
 use std::fmt::Write;
 use std::net::IpAddr;
 
 use super::command::run;
-use super::{Backend, Connection, DECISION_CACHE_SIZE, Kernel, KernelError, RuleSet, conntrack};
+use super::{
+    Backend, Connection, DECISION_CACHE_SIZE, Installed, Kernel, KernelError, Queued,
+    QueuedChanges, RuleSet, conntrack,
+};
 
 pub const TABLE: &str = "netpol_enforcer";
 
@@ -21,7 +26,72 @@ pub fn probe() -> Result<(), KernelError> {
 }
 
 #[derive(Debug, Default)]
-pub struct Nftables;
+pub struct Nftables {
+    installed: Installed,
+}
+
+/// The table's sets of queued addresses: name, element type, the addresses of `queued` it
+/// holds (by direction and family), and the match that uses it.
+fn queued_sets(queued: &Queued) -> [(&'static str, &'static str, Vec<IpAddr>, &'static str); 4] {
+    let pick = |set: &std::collections::BTreeSet<IpAddr>, v4: bool| {
+        set.iter()
+            .filter(|ip| ip.is_ipv4() == v4)
+            .copied()
+            .collect()
+    };
+    [
+        (
+            "egress4",
+            "ipv4_addr",
+            pick(&queued.egress, true),
+            "ip saddr",
+        ),
+        (
+            "ingress4",
+            "ipv4_addr",
+            pick(&queued.ingress, true),
+            "ip daddr",
+        ),
+        (
+            "egress6",
+            "ipv6_addr",
+            pick(&queued.egress, false),
+            "ip6 saddr",
+        ),
+        (
+            "ingress6",
+            "ipv6_addr",
+            pick(&queued.ingress, false),
+            "ip6 daddr",
+        ),
+    ]
+}
+
+fn joined(addresses: &[IpAddr]) -> String {
+    addresses
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The `nft -f` input that applies `changes` to the queued sets in one transaction; `None`
+/// when nothing changes.
+pub fn render_changes(changes: &QueuedChanges) -> Option<String> {
+    let mut text = String::new();
+    for (verb, queued) in [("add", &changes.added), ("delete", &changes.removed)] {
+        for (name, _, addresses, _) in queued_sets(queued) {
+            if !addresses.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "{verb} element inet {TABLE} {name} {{ {} }}",
+                    joined(&addresses)
+                );
+            }
+        }
+    }
+    (!text.is_empty()).then_some(text)
+}
 
 /// The `nft -f` input that replaces the table.
 pub fn render(rules: &RuleSet) -> String {
@@ -41,28 +111,14 @@ pub fn render(rules: &RuleSet) -> String {
     } else {
         format!(" {}", flags.join(","))
     };
-    let elements = |set: &std::collections::BTreeSet<IpAddr>, v4: bool| {
-        set.iter()
-            .filter(|ip| ip.is_ipv4() == v4)
-            .map(IpAddr::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     // Creating then deleting makes the first install and every later one the same text.
     let mut text =
         format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n");
-    let queued = &rules.queued;
-    let sets = [
-        ("egress4", "ipv4_addr", &queued.egress, true, "ip saddr"),
-        ("ingress4", "ipv4_addr", &queued.ingress, true, "ip daddr"),
-        ("egress6", "ipv6_addr", &queued.egress, false, "ip6 saddr"),
-        ("ingress6", "ipv6_addr", &queued.ingress, false, "ip6 daddr"),
-    ];
-    for (name, kind, set, v4, _) in sets {
+    let sets = queued_sets(&rules.queued);
+    for (name, kind, addresses, _) in &sets {
         let _ = write!(text, " set {name} {{ type {kind};");
-        let list = elements(set, v4);
-        if !list.is_empty() {
-            let _ = write!(text, " elements = {{ {list} }};");
+        if !addresses.is_empty() {
+            let _ = write!(text, " elements = {{ {} }};", joined(addresses));
         }
         text.push_str(" }\n");
     }
@@ -81,7 +137,7 @@ pub fn render(rules: &RuleSet) -> String {
             let _ = writeln!(text, "  {} @{name} accept", tuple(ip));
         }
     }
-    for (name, _, _, _, matches) in sets {
+    for (name, _, _, matches) in &sets {
         let _ = writeln!(text, "  {matches} @{name} {queue}{flags}");
     }
     text.push_str(" }\n");
@@ -119,10 +175,16 @@ impl Kernel for Nftables {
     }
 
     fn install(&self, rules: &RuleSet) -> Result<(), KernelError> {
-        run("nft", &["-f", "-"], Some(&render(rules))).map(drop)
+        let nft = |text: &str| run("nft", &["-f", "-"], Some(text)).map(drop);
+        self.installed.install(
+            rules,
+            || nft(&render(rules)),
+            |changes| render_changes(changes).map_or(Ok(()), |text| nft(&text)),
+        )
     }
 
     fn remove(&self) -> Result<(), KernelError> {
+        self.installed.forget();
         let text = format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n");
         run("nft", &["-f", "-"], Some(&text)).map(drop)
     }
@@ -179,6 +241,27 @@ mod tests {
             text.starts_with("table inet netpol_enforcer {}\ndelete table inet netpol_enforcer\n")
         );
         assert!(!text.contains("decided"), "no cache asked for: {text}");
+    }
+
+    #[test]
+    fn a_change_of_queued_pods_is_one_transaction_of_element_changes() {
+        let ips = |list: &[&str]| list.iter().map(|a| a.parse().unwrap()).collect();
+        let before = crate::kernel::Queued {
+            egress: ips(&["10.0.0.2", "fd00::2"]),
+            ingress: ips(&["10.0.0.3"]),
+        };
+        let after = crate::kernel::Queued {
+            egress: ips(&["10.0.0.2"]),
+            ingress: ips(&["10.0.0.3", "10.0.0.4", "10.0.0.5"]),
+        };
+        assert_eq!(
+            render_changes(&before.changes_to(&after)).as_deref(),
+            Some(
+                "add element inet netpol_enforcer ingress4 { 10.0.0.4, 10.0.0.5 }\n\
+                 delete element inet netpol_enforcer egress6 { fd00::2 }\n"
+            )
+        );
+        assert_eq!(render_changes(&after.changes_to(&after)), None);
     }
 
     #[test]
