@@ -127,11 +127,13 @@ impl<'a> Enforcement<'a> {
     }
 
     fn schedule(&mut self, now: Instant) {
-        if self.settled() {
+        let settled = self.settled();
+        if settled {
             self.retry = Backoff::default();
         } else {
             self.retry.failed(now);
         }
+        self.shared.metrics.catching_up.set(i64::from(!settled));
     }
 }
 

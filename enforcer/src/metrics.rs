@@ -51,6 +51,8 @@ pub struct Metrics {
     pub rule_syncs: Family<ResultLabels, Counter>,
     pub cache_flushes: Family<ResultLabels, Counter>,
     pub connections_cut: Counter,
+    /// 1 while a failed rule sync or cut waits to be tried again.
+    pub catching_up: Gauge,
     pub ready: AtomicBool,
 }
 
@@ -70,6 +72,7 @@ impl Default for Metrics {
         let rule_syncs = Family::<ResultLabels, Counter>::default();
         let cache_flushes = Family::<ResultLabels, Counter>::default();
         let connections_cut = Counter::default();
+        let catching_up = Gauge::default();
         registry.register("verdicts", "Packets decided", verdicts.clone());
         registry.register(
             "decision_seconds",
@@ -92,6 +95,11 @@ impl Default for Metrics {
             "Conntrack entries removed because a policy change denies them",
             connections_cut.clone(),
         );
+        registry.register(
+            "catching_up",
+            "1 while a failed rule sync or connection cut waits to be tried again",
+            catching_up.clone(),
+        );
         Self {
             registry,
             verdicts,
@@ -100,6 +108,7 @@ impl Default for Metrics {
             rule_syncs,
             cache_flushes,
             connections_cut,
+            catching_up,
             ready: AtomicBool::new(false),
         }
     }

@@ -45,6 +45,7 @@ fn a_failed_rule_sync_is_tried_again_after_a_delay_that_doubles() {
     enforcement.put_in_force(snapshot("node-a"), t0);
     assert!(!enforcement.settled());
     assert_eq!(syncs(&shared.metrics, "error"), 1);
+    assert_eq!(shared.metrics.catching_up.get(), 1);
     // Tries at 1 s, then 3 s (1 + 2), then 7 s (3 + 4); nothing in between.
     for (ms, attempts) in [(999, 1), (1000, 2), (2999, 2), (3000, 3), (6999, 3)] {
         enforcement.retry_if_due(at(ms));
@@ -53,6 +54,7 @@ fn a_failed_rule_sync_is_tried_again_after_a_delay_that_doubles() {
     kernel.refuse_installs.store(false, Ordering::Relaxed);
     enforcement.retry_if_due(at(7000));
     assert!(enforcement.settled());
+    assert_eq!(shared.metrics.catching_up.get(), 0);
     assert_eq!(kernel.current().expect("installed").queued, wanted);
     enforcement.retry_if_due(at(60_000));
     assert_eq!(syncs(&shared.metrics, "ok"), 1, "nothing left to retry");

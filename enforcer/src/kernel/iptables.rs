@@ -281,9 +281,11 @@ impl Iptables {
         delete_rule(tool, "filter", &JUMP);
         let removed = delete_chain(tool, "filter", CHAIN);
         remove_cache(tool, family);
-        // Once no rule refers to them.
+        // Once no rule refers to them; with the spare a failed refill may have left.
         for set in family.queued_sets() {
-            let _ = run("ipset", &["destroy", set], None);
+            for name in [set.to_owned(), format!("{set}-new")] {
+                let _ = run("ipset", &["destroy", &name], None);
+            }
         }
         removed
     }
