@@ -1,10 +1,13 @@
 //! The endpoint topology: namespaces, nodes, pods and workload templates, indexed for lookup by
 //! name, IP and workload. Built once from a `State`; policies live in `Engine`.
 
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::compile;
 use crate::load::{Object, ObjectKind, WorkloadKind};
@@ -15,6 +18,17 @@ use crate::state::State;
 pub type PodId = u32;
 pub type NamespaceId = u32;
 pub type NodeId = u32;
+
+fn key_hash(namespace: &str, name: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    namespace.hash(&mut hasher);
+    name.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn pod_key_hash(pod: &Pod) -> u64 {
+    key_hash(&pod.namespace, &pod.name)
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct Cluster {
@@ -30,7 +44,9 @@ pub struct Cluster {
     namespace_by_name: FxHashMap<String, NamespaceId>,
     node_by_name: FxHashMap<String, NodeId>,
     node_by_ip: FxHashMap<IpAddr, NodeId>,
-    pod_by_key: FxHashMap<(String, String), PodId>,
+    /// Pods by namespace and name: ids only, hashed by the pods' own strings, so that the
+    /// index holds no copy of them (a rebuild holds two topologies for a moment).
+    pod_by_key: HashTable<PodId>,
     /// Addresses of pods on the pod network (host-network pods share their node's).
     pod_by_ip: FxHashMap<IpAddr, PodId>,
     workload_pods: FxHashMap<(String, WorkloadKind, String), Vec<PodId>>,
@@ -102,7 +118,6 @@ impl Cluster {
         let count = pods.len();
         cluster.pod_namespace.reserve_exact(count);
         cluster.pod_node.reserve_exact(count);
-        cluster.pod_by_key.reserve(count);
         cluster.pod_by_ip.reserve(count);
         let mut labels = LabelSets::default();
         for (id, pod) in pods.iter_mut().enumerate() {
@@ -114,7 +129,27 @@ impl Cluster {
             cluster.add_workload(workload);
         }
         cluster.pods.shrink_to_fit();
+        cluster.index_pod_keys();
         cluster
+    }
+
+    /// Fills `pod_by_key`; a later pod of the same namespace and name wins.
+    fn index_pod_keys(&mut self) {
+        let (pods, table) = (&self.pods, &mut self.pod_by_key);
+        table.reserve(pods.len(), |id| pod_key_hash(&pods[*id as usize]));
+        for (id, pod) in pods.iter().enumerate() {
+            let hash = pod_key_hash(pod);
+            let same = |other: &PodId| {
+                let other = &pods[*other as usize];
+                other.namespace == pod.namespace && other.name == pod.name
+            };
+            match table.entry(hash, same, |id| pod_key_hash(&pods[*id as usize])) {
+                Entry::Occupied(mut entry) => *entry.get_mut() = id as PodId,
+                Entry::Vacant(entry) => {
+                    entry.insert(id as PodId);
+                }
+            }
+        }
     }
 
     fn add_namespace(&mut self, namespace: Namespace) -> NamespaceId {
@@ -153,8 +188,6 @@ impl Cluster {
                 .or_default()
                 .push(id);
         }
-        self.pod_by_key
-            .insert((pod.namespace.clone(), pod.name.clone()), id);
         self.pod_node.push(
             pod.node
                 .as_ref()
@@ -213,7 +246,10 @@ impl Cluster {
 
     pub fn pod_by_name(&self, namespace: &str, name: &str) -> Option<PodId> {
         self.pod_by_key
-            .get(&(namespace.to_owned(), name.to_owned()))
+            .find(key_hash(namespace, name), |id| {
+                let pod = &self.pods[*id as usize];
+                pod.namespace == namespace && pod.name == name
+            })
             .copied()
     }
 
@@ -305,4 +341,46 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(namespace: &str, name: &str, ip: &str) -> Pod {
+        Pod {
+            namespace: namespace.into(),
+            name: name.into(),
+            labels: Arc::default(),
+            ips: vec![ip.parse().unwrap()],
+            node: None,
+            host_network: false,
+            ports: Vec::new(),
+            workload: None,
+            template: false,
+        }
+    }
+
+    #[test]
+    fn pods_are_found_by_namespace_and_name_the_later_of_two_winning() {
+        let pods = vec![
+            pod("shop", "web", "10.0.0.1"),
+            pod("shop", "db", "10.0.0.2"),
+            pod("pay", "web", "10.0.0.3"),
+            pod("shop", "web", "10.0.0.4"),
+        ];
+        let cluster = Cluster::from_parts([], [], pods, []);
+        #[rustfmt::skip]
+        let cases = [
+            ("shop", "web", Some(3)), ("shop", "db", Some(1)), ("pay", "web", Some(2)),
+            ("pay", "db", None), ("shopw", "eb", None), ("", "", None),
+        ];
+        for (namespace, name, expected) in cases {
+            assert_eq!(
+                cluster.pod_by_name(namespace, name),
+                expected,
+                "{namespace}/{name}"
+            );
+        }
+    }
 }
