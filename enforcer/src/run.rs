@@ -212,7 +212,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     };
     let installed = match with_cache(&rules) {
         Err(error) if rules.decision_cache.is_some() => {
-            // No ipset or no security table: enforce without the cache rather than not at all.
+            // No security table, or no SET target: enforce without the cache rather than not
+            // at all. (The iptables backend needs ipset either way.)
             tracing::warn!(%error, "decision cache unavailable; every new connection is queued");
             rules.decision_cache = None;
             sync(kernel.as_ref(), &rules, &metrics)

@@ -312,6 +312,19 @@ fn iptables_run(node: &str) -> anyhow::Result<()> {
         sh("iptables", &["-S", iptables::CHAIN])? == chain_before,
         "the chain was rewritten for a change of pods"
     );
+    // Another tool flushes the chain and FORWARD: the next change of pods puts them back.
+    sh("iptables", &["-w", "-F", iptables::CHAIN])?;
+    sh("iptables", &["-w", "-F", "FORWARD"])?;
+    changed.queued.egress.insert(Ipv4Addr::new(10, 251, 1, 4).into());
+    backend.install(&changed)?;
+    ensure!(
+        sh("iptables", &["-S", iptables::CHAIN])? == chain_before,
+        "the chain was not put back"
+    );
+    let forward = sh("iptables", &["-S", "FORWARD"])?;
+    ensure!(forward.contains(iptables::CHAIN), "no jump: {forward}");
+    changed.queued.egress.remove(&Ipv4Addr::new(10, 251, 1, 4).into());
+    backend.install(&changed)?;
     // A fresh backend (a restart) fills the sets whole, dropping what it does not want.
     sh("ipset", &["add", egress, "10.251.9.9"])?;
     Iptables::default().install(&changed)?;

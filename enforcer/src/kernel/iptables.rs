@@ -1,9 +1,11 @@
 //! The iptables(-nft) backend: one dedicated chain per family, jumped to from FORWARD for new
 //! connections only, sending to `NFQUEUE` the connections from the addresses in the family's
-//! egress ipset and to the addresses in its ingress ipset. The chain is rewritten whole with
-//! `iptables-restore --noflush`, which replaces it in one transaction, only when the rules'
-//! shape changes (queues, fail mode, cache); a change of queued pods adds and removes just
-//! those addresses in the sets (`ipset restore`), each address switching atomically.
+//! egress ipset and to the addresses in its ingress ipset. A change of queued pods adds and
+//! removes just those addresses in the sets (`ipset restore`), each address switching
+//! atomically; a full install (first, after a failure, or a change of queues, fail mode or
+//! cache) fills the sets beside the ones in force and swaps them in. The chain, a few rules
+//! whatever the number of pods, is rewritten at each install with `iptables-restore
+//! --noflush`, which replaces it in one transaction.
 //!
 //! With the decision cache, an ipset per family holds the accepted tuples: the chain's first
 //! rule lets a new connection whose tuple is in it through, and a chain in the `security` table
@@ -12,6 +14,7 @@
 
 use std::fmt::Write;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::command::run;
 use super::{
@@ -94,6 +97,8 @@ const TUPLE: &str = "src,dst,dst";
 #[derive(Debug, Default)]
 pub struct Iptables {
     installed: Installed,
+    /// Whether the last install of the IPv6 family succeeded.
+    v6_installed: AtomicBool,
 }
 
 /// The `iptables-restore --noflush` input that replaces the chain's rules for one family.
@@ -257,13 +262,35 @@ fn ipset_restore(text: &str) -> Result<(), KernelError> {
     run("ipset", &["-exist", "restore"], Some(text)).map(drop)
 }
 
+/// How an install gives a family's queued sets their members.
+#[derive(Clone, Copy)]
+enum Members<'a> {
+    /// Filled beside the sets in force and swapped in.
+    Whole(&'a Queued),
+    /// Just these addresses added and removed.
+    Changes(&'a QueuedChanges),
+}
+
 impl Iptables {
-    fn install_family(&self, rules: &RuleSet, family: Family) -> Result<(), KernelError> {
+    fn install_family(
+        &self,
+        rules: &RuleSet,
+        family: Family,
+        members: Members,
+    ) -> Result<(), KernelError> {
         let (tool, restore) = family.tools();
         if let Some(cache) = rules.decision_cache {
             ensure_cache_set(family, cache)?;
         }
-        ipset_restore(&render_queued(&rules.queued, family))?;
+        let fill = match members {
+            Members::Whole(queued) => Some(render_queued(queued, family)),
+            Members::Changes(changes) => render_changes(changes, family),
+        };
+        if let Some(text) = fill {
+            ipset_restore(&text)?;
+        }
+        // A few rules whatever the number of pods, rewritten at each install: that also puts
+        // them back if another tool flushed the chain or FORWARD.
         run(restore, &["-w", "--noflush"], Some(&render(rules, family)))?;
         ensure_rule(tool, "filter", &JUMP)?;
         if rules.decision_cache.is_some() {
@@ -290,11 +317,19 @@ impl Iptables {
         removed
     }
 
-    /// Installs the whole rule set, family by family.
-    fn install_all(&self, rules: &RuleSet) -> Result<(), KernelError> {
-        self.install_family(rules, Family::V4)?;
-        // IPv6 is best effort when the node has no IPv6 pods (ip6tables may be missing).
-        match self.install_family(rules, Family::V6) {
+    /// Installs the rule set family by family. IPv6 is best effort while the node has no
+    /// IPv6 pods (ip6tables may be missing); after it failed, its sets are filled whole the
+    /// next time, so that no change is applied to sets that never got their members.
+    fn install_all(&self, rules: &RuleSet, members: Members) -> Result<(), KernelError> {
+        self.install_family(rules, Family::V4, members)?;
+        let v6_members = if self.v6_installed.load(Ordering::Relaxed) {
+            members
+        } else {
+            Members::Whole(&rules.queued)
+        };
+        let v6 = self.install_family(rules, Family::V6, v6_members);
+        self.v6_installed.store(v6.is_ok(), Ordering::Relaxed);
+        match v6 {
             Err(e) if has_ipv6(&rules.queued) => Err(e),
             _ => Ok(()),
         }
@@ -317,13 +352,8 @@ impl Kernel for Iptables {
     fn install(&self, rules: &RuleSet) -> Result<(), KernelError> {
         self.installed.install(
             rules,
-            || self.install_all(rules),
-            |changes| {
-                [Family::V4, Family::V6]
-                    .into_iter()
-                    .filter_map(|family| render_changes(changes, family))
-                    .try_for_each(|text| ipset_restore(&text))
-            },
+            || self.install_all(rules, Members::Whole(&rules.queued)),
+            |changes| self.install_all(rules, Members::Changes(changes)),
         )
     }
 
