@@ -315,7 +315,10 @@ fn iptables_run(node: &str) -> anyhow::Result<()> {
     // Another tool flushes the chain and FORWARD: the next change of pods puts them back.
     sh("iptables", &["-w", "-F", iptables::CHAIN])?;
     sh("iptables", &["-w", "-F", "FORWARD"])?;
-    changed.queued.egress.insert(Ipv4Addr::new(10, 251, 1, 4).into());
+    changed
+        .queued
+        .egress
+        .insert(Ipv4Addr::new(10, 251, 1, 4).into());
     backend.install(&changed)?;
     ensure!(
         sh("iptables", &["-S", iptables::CHAIN])? == chain_before,
@@ -323,7 +326,10 @@ fn iptables_run(node: &str) -> anyhow::Result<()> {
     );
     let forward = sh("iptables", &["-S", "FORWARD"])?;
     ensure!(forward.contains(iptables::CHAIN), "no jump: {forward}");
-    changed.queued.egress.remove(&Ipv4Addr::new(10, 251, 1, 4).into());
+    changed
+        .queued
+        .egress
+        .remove(&Ipv4Addr::new(10, 251, 1, 4).into());
     backend.install(&changed)?;
     // A fresh backend (a restart) fills the sets whole, dropping what it does not want.
     sh("ipset", &["add", egress, "10.251.9.9"])?;

@@ -32,38 +32,16 @@ pub struct Nftables {
 
 /// The table's sets of queued addresses: name, element type, the addresses of `queued` it
 /// holds (by direction and family), and the match that uses it.
+#[rustfmt::skip]
 fn queued_sets(queued: &Queued) -> [(&'static str, &'static str, Vec<IpAddr>, &'static str); 4] {
     let pick = |set: &std::collections::BTreeSet<IpAddr>, v4: bool| {
-        set.iter()
-            .filter(|ip| ip.is_ipv4() == v4)
-            .copied()
-            .collect()
+        set.iter().filter(|ip| ip.is_ipv4() == v4).copied().collect()
     };
     [
-        (
-            "egress4",
-            "ipv4_addr",
-            pick(&queued.egress, true),
-            "ip saddr",
-        ),
-        (
-            "ingress4",
-            "ipv4_addr",
-            pick(&queued.ingress, true),
-            "ip daddr",
-        ),
-        (
-            "egress6",
-            "ipv6_addr",
-            pick(&queued.egress, false),
-            "ip6 saddr",
-        ),
-        (
-            "ingress6",
-            "ipv6_addr",
-            pick(&queued.ingress, false),
-            "ip6 daddr",
-        ),
+        ("egress4", "ipv4_addr", pick(&queued.egress, true), "ip saddr"),
+        ("ingress4", "ipv4_addr", pick(&queued.ingress, true), "ip daddr"),
+        ("egress6", "ipv6_addr", pick(&queued.egress, false), "ip6 saddr"),
+        ("ingress6", "ipv6_addr", pick(&queued.ingress, false), "ip6 daddr"),
     ]
 }
 
