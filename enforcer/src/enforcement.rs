@@ -95,8 +95,7 @@ impl<'a> Enforcement<'a> {
             .inc();
         if let Err(error) = result {
             tracing::error!(%error, "emptying the decision cache failed; turning it off");
-            self.shared.set_decision_mark(0);
-            self.shared.quiesce();
+            self.shared.stop_decision_marks();
             self.rules.decision_cache = None;
             self.synced = false;
         }

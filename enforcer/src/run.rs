@@ -250,8 +250,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             // Without a reader nothing is accepted, not even tuples accepted before: verdicts
             // stop recording first (the queue threads run until the process exits).
             if enforcement.rules().decision_cache.is_some() {
-                shared.set_decision_mark(0);
-                shared.quiesce();
+                shared.stop_decision_marks();
                 if let Err(error) = kernel.forget_decisions() {
                     tracing::error!(%error, "emptying the decision cache");
                 }

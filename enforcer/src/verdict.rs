@@ -52,8 +52,11 @@ impl Shared {
         *self.snapshot.write().expect("snapshot lock") = snapshot;
     }
 
-    /// Waits until every verdict being decided or sent now is sent.
-    pub fn quiesce(&self) {
+    /// Accept verdicts stop marking their packets; returns once every verdict decided before
+    /// is sent (queue threads hold the read lock until then), so nothing adds to the decision
+    /// cache after this.
+    pub fn stop_decision_marks(&self) {
+        self.set_decision_mark(0);
         drop(self.snapshot.write().expect("snapshot lock"));
     }
 
