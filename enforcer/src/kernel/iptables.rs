@@ -279,7 +279,10 @@ impl Iptables {
         members: Members,
     ) -> Result<(), KernelError> {
         let (tool, restore) = family.tools();
-        if let Some(cache) = rules.decision_cache {
+        // The cache's set and leftovers follow the shape, which a change of pods keeps: only
+        // a whole install sees to them.
+        let whole = matches!(members, Members::Whole(_));
+        if let (true, Some(cache)) = (whole, rules.decision_cache) {
             ensure_cache_set(family, cache)?;
         }
         let fill = match members {
@@ -295,7 +298,7 @@ impl Iptables {
         ensure_rule(tool, "filter", &JUMP)?;
         if rules.decision_cache.is_some() {
             ensure_rule(tool, "security", &CACHE_JUMP)?;
-        } else {
+        } else if whole {
             // Left by a run with the cache (or by turning it off): it would go on recording
             // and clearing a mark bit nobody sets for it any more.
             remove_cache(tool, family);
