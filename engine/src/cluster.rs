@@ -30,6 +30,10 @@ fn pod_key_hash(pod: &Pod) -> u64 {
     key_hash(&pod.namespace, &pod.name)
 }
 
+fn has_key(pod: &Pod, namespace: &str, name: &str) -> bool {
+    pod.namespace == namespace && pod.name == name
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Cluster {
     pub namespaces: Vec<Namespace>,
@@ -136,14 +140,11 @@ impl Cluster {
     /// Fills `pod_by_key`; a later pod of the same namespace and name wins.
     fn index_pod_keys(&mut self) {
         let (pods, table) = (&self.pods, &mut self.pod_by_key);
-        table.reserve(pods.len(), |id| pod_key_hash(&pods[*id as usize]));
+        let rehash = |id: &PodId| pod_key_hash(&pods[*id as usize]);
+        table.reserve(pods.len(), rehash);
         for (id, pod) in pods.iter().enumerate() {
-            let hash = pod_key_hash(pod);
-            let same = |other: &PodId| {
-                let other = &pods[*other as usize];
-                other.namespace == pod.namespace && other.name == pod.name
-            };
-            match table.entry(hash, same, |id| pod_key_hash(&pods[*id as usize])) {
+            let same = |other: &PodId| has_key(&pods[*other as usize], &pod.namespace, &pod.name);
+            match table.entry(pod_key_hash(pod), same, rehash) {
                 Entry::Occupied(mut entry) => *entry.get_mut() = id as PodId,
                 Entry::Vacant(entry) => {
                     entry.insert(id as PodId);
@@ -247,8 +248,7 @@ impl Cluster {
     pub fn pod_by_name(&self, namespace: &str, name: &str) -> Option<PodId> {
         self.pod_by_key
             .find(key_hash(namespace, name), |id| {
-                let pod = &self.pods[*id as usize];
-                pod.namespace == namespace && pod.name == name
+                has_key(&self.pods[*id as usize], namespace, name)
             })
             .copied()
     }
