@@ -29,11 +29,23 @@ impl Source {
             Self::Api(api) => api.poll(),
             Self::Dir(watch) => {
                 let started = Instant::now();
-                let Some(read) = watch.poll().context("reading --state-dir")? else {
+                let dir = watch.dir().display().to_string();
+                let Some(read) = watch
+                    .poll()
+                    .with_context(|| format!("reading --state-dir {dir}"))?
+                else {
                     return Ok(None);
                 };
                 for error in &read.load_errors {
                     tracing::warn!(%error, "unreadable object");
+                }
+                for skipped in &read.skipped {
+                    tracing::info!(
+                        origin = %skipped.origin,
+                        kind = %skipped.kind,
+                        name = %skipped.name,
+                        "skipped: a kind the enforcer does not use"
+                    );
                 }
                 for error in &read.compile_errors {
                     tracing::warn!(%error, "policy does not compile");

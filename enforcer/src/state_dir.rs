@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use netpol_engine::cluster::LabelSets;
 use netpol_engine::compile::{self, CompileError};
 use netpol_engine::engine::compile_policy;
-use netpol_engine::load::{LoadError, Object, Workload};
+use netpol_engine::load::{LoadError, Object, Skipped, Workload};
 use netpol_engine::model::{Namespace, Node, Pod};
 use netpol_engine::state::ObjectKey;
 use netpol_engine::{Cluster, Engine, Policy, read_str};
@@ -55,6 +55,8 @@ pub struct Read {
     pub engine: Engine,
     pub load_errors: Vec<LoadError>,
     pub compile_errors: Vec<CompileError>,
+    /// Documents of kinds the enforcer does not use (reported, not silently dropped).
+    pub skipped: Vec<Skipped>,
 }
 
 /// Objects compiled as they arrive, keyed as a `State` keys them, so that the engine is the
@@ -136,11 +138,13 @@ impl Compiled {
 pub fn read(dir: &Path) -> std::io::Result<Read> {
     let mut compiled = Compiled::default();
     let mut load_errors = Vec::new();
+    let mut skipped = Vec::new();
     for (path, _, _) in fingerprint(dir)? {
         let text = std::fs::read_to_string(&path)?;
         let loaded = read_str(&path.display().to_string(), &text, "default");
         drop(text);
         load_errors.extend(loaded.errors);
+        skipped.extend(loaded.skipped);
         for located in loaded.objects {
             compiled.add(located.object);
         }
@@ -150,6 +154,7 @@ pub fn read(dir: &Path) -> std::io::Result<Read> {
         engine,
         load_errors,
         compile_errors,
+        skipped,
     })
 }
 
@@ -173,6 +178,10 @@ impl Watch {
     }
 
     /// The new content when the directory changed since the last call that returned one.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn poll(&mut self) -> std::io::Result<Option<Read>> {
         let now = fingerprint(&self.dir)?;
         if self.applied.as_ref() == Some(&now) {
@@ -201,10 +210,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("ns.yaml"), NS).unwrap();
         std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+        let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a}\n";
+        std::fs::write(dir.join("cm.yaml"), config_map).unwrap();
         let mut watch = Watch::new(dir.clone());
         let read = watch.poll().unwrap().expect("first read");
         assert_eq!(read.engine.cluster.namespaces.len(), 1);
         assert!(read.load_errors.is_empty());
+        let skipped: Vec<&str> = read.skipped.iter().map(|s| s.kind.as_str()).collect();
+        assert_eq!(skipped, ["ConfigMap"], "reported, not dropped");
         assert!(watch.poll().unwrap().is_none(), "unchanged");
         std::fs::write(dir.join("half.yaml"), "kind: [").unwrap();
         assert!(watch.poll().unwrap().is_none(), "broken: wait one poll");
