@@ -1,6 +1,8 @@
 //! Cutting connections that a new policy set denies: their conntrack entries are forgotten, so
 //! the next packet of each is new again, gets queued and is dropped (with the default
-//! `nf_conntrack_tcp_loose`, a mid-stream TCP packet starts a new entry).
+//! `nf_conntrack_tcp_loose`, a mid-stream TCP packet starts a new entry). A mid-stream TCP
+//! packet the other way (the peer's reply) is dropped by the rules without a queue: tracked
+//! as new, it would let the cut connection pass as its replies.
 
 use crate::decide::Snapshot;
 use crate::kernel::{Connection, Kernel, KernelError};

@@ -119,6 +119,16 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
     };
     // Declaring the chain in a --noflush restore empties it first.
     let mut text = format!("*filter\n:{CHAIN} - [0:0]\n");
+    let [egress, ingress] = family.queued_sets();
+    // A mid-stream TCP packet new to conntrack, in the reverse orientation of a queued
+    // direction: the reply side of a connection whose entry was cut. Let through, it would
+    // track the connection the other way round and the cut one would pass as its replies.
+    for (set, side) in [(egress, "dst"), (ingress, "src")] {
+        let _ = writeln!(
+            text,
+            "-A {CHAIN} -p tcp ! --syn -m set --match-set {set} {side} -j DROP"
+        );
+    }
     if rules.decision_cache.is_some() {
         let set = family.cache_set();
         let _ = writeln!(
@@ -126,7 +136,6 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
             "-A {CHAIN} -m set --match-set {set} {TUPLE} -j RETURN"
         );
     }
-    let [egress, ingress] = family.queued_sets();
     for (set, side) in [(egress, "src"), (ingress, "dst")] {
         let _ = writeln!(
             text,
@@ -417,6 +426,8 @@ mod tests {
         assert_eq!(
             render(&rules(1, true, &["10.0.0.2"]), Family::V4),
             "*filter\n:NETPOL-ENFORCER - [0:0]\n\
+             -A NETPOL-ENFORCER -p tcp ! --syn -m set --match-set netpol-enforcer-egress-v4 dst -j DROP\n\
+             -A NETPOL-ENFORCER -p tcp ! --syn -m set --match-set netpol-enforcer-ingress-v4 src -j DROP\n\
              -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-egress-v4 src -j NFQUEUE --queue-num 0 --queue-bypass\n\
              -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-ingress-v4 dst -j NFQUEUE --queue-num 0 --queue-bypass\n\
              COMMIT\n"
@@ -498,6 +509,8 @@ mod tests {
         assert_eq!(
             render(&r, Family::V4),
             "*filter\n:NETPOL-ENFORCER - [0:0]\n\
+             -A NETPOL-ENFORCER -p tcp ! --syn -m set --match-set netpol-enforcer-egress-v4 dst -j DROP\n\
+             -A NETPOL-ENFORCER -p tcp ! --syn -m set --match-set netpol-enforcer-ingress-v4 src -j DROP\n\
              -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-v4 src,dst,dst -j RETURN\n\
              -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-egress-v4 src -j NFQUEUE --queue-num 0 --queue-bypass\n\
              -A NETPOL-ENFORCER -m set --match-set netpol-enforcer-ingress-v4 dst -j NFQUEUE --queue-num 0 --queue-bypass\n\

@@ -110,6 +110,16 @@ pub fn render(rules: &RuleSet) -> String {
         }
     }
     text.push_str(" chain forward {\n  type filter hook forward priority 0; policy accept;\n  ct state != new accept\n");
+    // A mid-stream TCP packet new to conntrack, in the reverse orientation of a queued
+    // direction: the reply side of a connection whose entry was cut (see iptables.rs).
+    for (ip, v) in [("ip", 4), ("ip6", 6)] {
+        for (side, set) in [("daddr", "egress"), ("saddr", "ingress")] {
+            let _ = writeln!(
+                text,
+                "  tcp flags & (fin | syn | rst | ack) != syn {ip} {side} @{set}{v} drop"
+            );
+        }
+    }
     if rules.decision_cache.is_some() {
         for (name, ip) in [("decided4", "ip"), ("decided6", "ip6")] {
             let _ = writeln!(text, "  {} @{name} accept", tuple(ip));
@@ -209,6 +219,7 @@ mod tests {
             "set ingress4 { type ipv4_addr; elements = { 10.0.0.2, 10.0.0.3 }; }",
             "set egress6 { type ipv6_addr; elements = { fd00::2 }; }",
             "set ingress6 { type ipv6_addr; }",
+            "  ct state != new accept\n  tcp flags & (fin | syn | rst | ack) != syn ip daddr @egress4 drop\n  tcp flags & (fin | syn | rst | ack) != syn ip saddr @ingress4 drop\n",
             "ip saddr @egress4 queue num 0-1 bypass,fanout",
             "ip daddr @ingress4 queue num 0-1 bypass,fanout",
             "ip6 saddr @egress6 queue num 0-1 bypass,fanout",
@@ -260,7 +271,7 @@ mod tests {
         for expected in [
             " set decided4 { type ipv4_addr . inet_proto . inet_service . ipv4_addr; flags dynamic,timeout; timeout 30s; size 65536; }\n",
             " set decided6 { type ipv6_addr . inet_proto . inet_service . ipv6_addr; flags dynamic,timeout; timeout 30s; size 65536; }\n",
-            "  ct state != new accept\n  ip saddr . meta l4proto . th dport . ip daddr @decided4 accept\n  ip6 saddr . meta l4proto . th dport . ip6 daddr @decided6 accept\n  ip saddr @egress4 queue num 0 bypass\n",
+            "  tcp flags & (fin | syn | rst | ack) != syn ip6 saddr @ingress6 drop\n  ip saddr . meta l4proto . th dport . ip daddr @decided4 accept\n  ip6 saddr . meta l4proto . th dport . ip6 daddr @decided6 accept\n  ip saddr @egress4 queue num 0 bypass\n",
             " chain decided {\n  type filter hook forward priority 10; policy accept;\n  meta mark & 0x2000 == 0 accept\n",
             "  meta nfproto ipv4 meta l4proto { tcp, udp, sctp } add @decided4 { ip saddr . meta l4proto . th dport . ip daddr }\n",
             "  meta nfproto ipv6 meta l4proto { tcp, udp, sctp } add @decided6 { ip6 saddr . meta l4proto . th dport . ip6 daddr }\n",
