@@ -6,8 +6,12 @@ stdout: {"ok": true, ...} or {"ok": false, "error_type": ..., "error": ...} (exi
 
   render     --chart DIR --name N --namespace NS   -> {"manifests": {template path: text}}
   lint       --chart DIR --namespace NS            -> {"report": helm lint report}
-  install    --chart DIR --name N --namespace NS [--kubeconfig F] [--timeout S]
-  uninstall  --name N --namespace NS [--kubeconfig F] [--timeout S]
+  install    --chart DIR --name N --namespace NS [--kubeconfig F] [--timeout S] [--no-wait]
+  upgrade    --chart DIR --name N --namespace NS [--kubeconfig F] [--timeout S] [--no-wait]
+  uninstall  --name N --namespace NS [--kubeconfig F] [--timeout S] [--no-wait]
+  status     --name N --namespace NS [--kubeconfig F]   -> {"release": ...}
+
+--no-wait returns once the objects are written (a control plane without nodes runs no pods).
 """
 
 import argparse
@@ -23,15 +27,17 @@ except ImportError as error:  # the Rust side installs helm-python-sdk when this
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["render", "lint", "install", "uninstall", "version"])
+    parser.add_argument("command", choices=["render", "lint", "install", "upgrade", "uninstall", "status", "version"])
     parser.add_argument("--chart")
     parser.add_argument("--name", default="netpol")
     parser.add_argument("--namespace", default="netpol-system")
     parser.add_argument("--values-json", default="{}")
     parser.add_argument("--kubeconfig")
     parser.add_argument("--timeout", type=int, default=300)
+    parser.add_argument("--no-wait", action="store_true")
     args = parser.parse_args()
     values = json.loads(args.values_json)
+    wait = None if args.no_wait else "watcher"
 
     try:
         if args.command == "version":
@@ -53,14 +59,28 @@ def main() -> int:
                     values,
                     namespace=args.namespace,
                     create_namespace=True,
-                    wait="watcher",
+                    wait=wait,
                     timeout=args.timeout,
                 )
             result = {"release": release}
+        elif args.command == "upgrade":
+            with helm.Config(kubeconfig_path=args.kubeconfig, namespace=args.namespace) as config:
+                release = config.upgrade(
+                    args.chart,
+                    args.name,
+                    values,
+                    namespace=args.namespace,
+                    wait=wait,
+                    timeout=args.timeout,
+                )
+            result = {"release": release}
+        elif args.command == "status":
+            with helm.Config(kubeconfig_path=args.kubeconfig, namespace=args.namespace) as config:
+                result = {"release": config.status(args.name)}
         else:
             with helm.Config(kubeconfig_path=args.kubeconfig, namespace=args.namespace) as config:
                 config.uninstall(
-                    args.name, ignore_not_found=True, wait="watcher", timeout=args.timeout
+                    args.name, ignore_not_found=True, wait=wait, timeout=args.timeout
                 )
             result = {}
     except helm.HelmError as error:

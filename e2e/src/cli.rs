@@ -143,6 +143,7 @@ fn run(args: &Args, cluster: &Cluster, report: &mut Report) -> Result<()> {
             .plugin
             .clone()
             .unwrap_or_else(|| sibling("kubectl-netpol")),
+        env: Vec::new(),
     };
     let scratch = target_dir().join("e2e-run");
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;

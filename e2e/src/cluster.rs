@@ -23,7 +23,8 @@ impl Cluster {
         Self { client, runtime }
     }
 
-    fn block<F: std::future::Future>(&self, future: F) -> F::Output {
+    /// Runs a future of the client to completion.
+    pub fn block<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
     }
 

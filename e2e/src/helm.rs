@@ -21,6 +21,26 @@ pub const SDK_REQUIREMENT: &str = "helm-python-sdk==0.2.2";
 pub struct Helm {
     python: PathBuf,
     script: PathBuf,
+    /// The kubeconfig of installs, upgrades and uninstalls (default: the environment's).
+    kubeconfig: Option<PathBuf>,
+}
+
+/// How an install, upgrade or uninstall ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Until the workloads are ready (or gone), at most this many seconds.
+    Ready(u64),
+    /// As soon as the objects are written: a control plane without nodes runs no pods.
+    Written,
+}
+
+impl Wait {
+    fn args(self) -> Vec<String> {
+        match self {
+            Wait::Ready(seconds) => vec!["--timeout".into(), seconds.to_string()],
+            Wait::Written => vec!["--no-wait".into()],
+        }
+    }
 }
 
 /// One rendered template: its path in the chart and its text.
@@ -38,6 +58,12 @@ impl Helm {
             .get_or_init(|| find().map_err(|err| format!("{err:#}")))
             .clone()
             .map_err(|message| anyhow!(message))
+    }
+
+    /// The same engine acting on the cluster of `kubeconfig`.
+    pub fn with_kubeconfig(mut self, kubeconfig: &Path) -> Self {
+        self.kubeconfig = Some(kubeconfig.to_owned());
+        self
     }
 
     /// Renders `chart` as `helm template` would for an install.
@@ -96,41 +122,73 @@ impl Helm {
         values: &Value,
         timeout_secs: u64,
     ) -> Result<()> {
-        self.call(&[
+        self.deploy(
             "install",
+            chart,
+            release,
+            namespace,
+            values,
+            Wait::Ready(timeout_secs),
+        )
+        .map(drop)
+    }
+
+    /// `helm install` or `helm upgrade` (`verb`); the release as Helm describes it.
+    pub fn deploy(
+        &self,
+        verb: &str,
+        chart: &Path,
+        release: &str,
+        namespace: &str,
+        values: &Value,
+        wait: Wait,
+    ) -> Result<Value> {
+        let chart = chart.to_string_lossy();
+        let values = values.to_string();
+        let wait = wait.args();
+        let mut args = vec![
+            verb,
             "--chart",
-            &chart.to_string_lossy(),
+            &chart,
             "--name",
             release,
             "--namespace",
             namespace,
             "--values-json",
-            &values.to_string(),
-            "--timeout",
-            &timeout_secs.to_string(),
-        ])
-        .map(drop)
+            &values,
+        ];
+        args.extend(wait.iter().map(String::as_str));
+        Ok(self.call(&args)?["release"].clone())
+    }
+
+    /// Helm's record of a release.
+    pub fn status(&self, release: &str, namespace: &str) -> Result<Value> {
+        Ok(self.call(&["status", "--name", release, "--namespace", namespace])?["release"].clone())
     }
 
     /// Uninstalls a release (absent is fine).
     pub fn uninstall(&self, release: &str, namespace: &str, timeout_secs: u64) -> Result<()> {
-        self.call(&[
-            "uninstall",
-            "--name",
-            release,
-            "--namespace",
-            namespace,
-            "--timeout",
-            &timeout_secs.to_string(),
-        ])
-        .map(drop)
+        self.uninstall_with(release, namespace, Wait::Ready(timeout_secs))
+    }
+
+    /// Uninstalls a release (absent is fine), waiting as `wait` says.
+    pub fn uninstall_with(&self, release: &str, namespace: &str, wait: Wait) -> Result<()> {
+        let wait = wait.args();
+        let mut args = vec!["uninstall", "--name", release, "--namespace", namespace];
+        args.extend(wait.iter().map(String::as_str));
+        self.call(&args).map(drop)
     }
 
     /// Runs helm.py; its one JSON answer, or its error as `ErrorType: message`.
     fn call(&self, args: &[&str]) -> Result<Value> {
-        let output = Command::new(&self.python)
-            .arg(&self.script)
-            .args(args)
+        let mut command = Command::new(&self.python);
+        command.arg(&self.script).args(args);
+        if let Some(kubeconfig) = &self.kubeconfig
+            && !matches!(args.first(), Some(&"render" | &"lint" | &"version"))
+        {
+            command.arg("--kubeconfig").arg(kubeconfig);
+        }
+        let output = command
             .output()
             .with_context(|| format!("running {}", self.python.display()))?;
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -159,6 +217,7 @@ fn find() -> Result<Helm> {
     let helm = |python: PathBuf| Helm {
         python,
         script: script.clone(),
+        kubeconfig: None,
     };
     if let Some(python) = std::env::var_os("NETPOL_PYTHON") {
         let python = PathBuf::from(python);

@@ -6,10 +6,13 @@
 //!   chart, probes traffic between pods (`probe`, `scenario`, compared with `matrix`), and checks
 //!   the webhook and the plugin live (`checks`); `--no-nodes` runs the webhook locally
 //!   (`local_webhook`) against a bare API server. `preflight` decides whether it can run at all.
+//! - `control_plane` starts a private kube-apiserver (envtest-style) for the tests that need a
+//!   real API server (`tests/control_plane/`).
 
 pub mod checks;
 pub mod cli;
 pub mod cluster;
+pub mod control_plane;
 pub mod helm;
 pub mod local_webhook;
 pub mod matrix;

@@ -1,6 +1,7 @@
 //! The commands the suite drives: kubectl (apply, delete, exec, and server-side dry runs whose
 //! warnings only kubectl prints) and the `kubectl-netpol` plugin binary.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -61,10 +62,11 @@ fn list(objects: &[Value]) -> String {
     serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects}).to_string()
 }
 
-/// kubectl with the environment's kubeconfig.
+/// kubectl with the environment's kubeconfig, or the one [`with_env`](Kubectl::with_env) says.
 #[derive(Clone, Debug)]
 pub struct Kubectl {
     pub binary: PathBuf,
+    env: Vec<(OsString, OsString)>,
 }
 
 impl Kubectl {
@@ -78,15 +80,29 @@ impl Kubectl {
             None,
         );
         match version {
-            Ok(out) if out.success => Ok(Self { binary }),
+            Ok(out) if out.success => Ok(Self {
+                binary,
+                env: Vec::new(),
+            }),
             _ => bail!("kubectl ({}) is needed and does not run", binary.display()),
         }
     }
 
+    /// The same kubectl with more environment (e.g. `KUBECONFIG` of a test's control plane).
+    pub fn with_env(mut self, env: Vec<(OsString, OsString)>) -> Self {
+        self.env.extend(env);
+        self
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.binary);
-        command.args(args);
+        command.args(args).envs(self.env.iter().cloned());
         command
+    }
+
+    /// Any kubectl command, with `stdin` when given.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<Output> {
+        run(self.command(args), stdin)
     }
 
     /// `kubectl apply -f -` (server-side dry run when `dry_run`).
@@ -148,12 +164,14 @@ impl Kubectl {
 #[derive(Clone, Debug)]
 pub struct Plugin {
     pub binary: PathBuf,
+    /// More environment for each run (e.g. `KUBECONFIG`).
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl Plugin {
     pub fn run(&self, args: &[&str]) -> Result<Output> {
         let mut command = Command::new(&self.binary);
-        command.args(args);
+        command.args(args).envs(self.env.iter().cloned());
         run(command, None)
     }
 

@@ -1,7 +1,7 @@
 //! The upstream conformance fixtures of network-policy-api v0.1.8 (AdminNetworkPolicy and
-//! BaselineAdminNetworkPolicy) and v0.2.0 (ClusterNetworkPolicy), kept in `shared/` beside the
-//! repo: every file must load and compile without a problem, and the verdicts the upstream
-//! conformance tests expect must hold.
+//! BaselineAdminNetworkPolicy) and v0.2.0 (ClusterNetworkPolicy), kept in
+//! `testdata/network-policy-api/`: every file must load and compile without a problem, and the
+//! verdicts the upstream conformance tests expect must hold.
 //!
 //! Those verdicts are data, in our own words: `tests/conformance/<version>/<dir>/<file>.yaml`
 //! speaks of the upstream fixture at the same path. Upstream tests are sequences of steps that
@@ -43,9 +43,9 @@ use serde_yaml_ng::Value;
 
 use harness::Case;
 
-/// Upstream's fixtures, `<version>/manifests.yaml` and `<version>/<dir>/<file>.yaml`, in
-/// `shared/` beside the repo.
-const UPSTREAM: &str = "../shared/reference/network-policy-api/conformance-base";
+/// Upstream's fixtures, `<version>/manifests.yaml` and `<version>/<dir>/<file>.yaml`, in the
+/// repository's test data.
+const UPSTREAM: &str = "testdata/network-policy-api/conformance-base";
 const VERSIONS: [&str; 2] = ["v0.1.8", "v0.2.0"];
 
 /// What the conformance suite fills `{{ index .HostNetworkPorts N }}` with: free ports on the

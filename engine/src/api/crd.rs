@@ -130,29 +130,29 @@ fn drop_nullable(schema: &mut JSONSchemaProps) {
 }
 
 /// The fields every object has, spelled out as controller-gen does, so that the schema reads like
-/// upstream's and `metadata` is required as there.
+/// upstream's and `metadata` is required as there. The API server refuses a CRD whose `metadata`
+/// schema says anything but `type: object` (even a description), so it gets exactly that.
 fn add_object_meta(schema: &mut JSONSchemaProps) {
     let properties = schema.properties.get_or_insert_default();
     for (name, type_, description) in [
         (
             "apiVersion",
             "string",
-            "The versioned schema of this representation of an object.",
+            Some("The versioned schema of this representation of an object."),
         ),
         (
             "kind",
             "string",
-            "The REST resource this object represents.",
+            Some("The REST resource this object represents."),
         ),
-        ("metadata", "object", "Standard object metadata."),
+        ("metadata", "object", None),
     ] {
-        properties
-            .entry(name.to_owned())
-            .or_insert_with(|| JSONSchemaProps {
-                type_: Some(type_.to_owned()),
-                description: Some(description.to_owned()),
-                ..JSONSchemaProps::default()
-            });
+        let field = properties.entry(name.to_owned()).or_default();
+        *field = JSONSchemaProps {
+            type_: Some(type_.to_owned()),
+            description: description.map(str::to_owned),
+            ..JSONSchemaProps::default()
+        };
     }
     let required = schema.required.get_or_insert_default();
     if !required.iter().any(|r| r == "metadata") {

@@ -1,0 +1,247 @@
+//! A private Kubernetes control plane for tests, in the style of controller-runtime's envtest:
+//! etcd, kube-apiserver and kube-controller-manager run on loopback through the script
+//! `../shared/k8s/control-plane` beside the repository (which uses the plain binaries of
+//! `$NETPOL_K8S_BIN` when that is set). Each [`ControlPlane`] has its own work directory and
+//! free ports, so a test run can go on beside a developer's cluster, and is torn down (processes
+//! stopped, data deleted) when dropped.
+
+use std::ffi::OsString;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::cluster::Cluster;
+use crate::repo_root;
+
+/// Where the script is when `NETPOL_K8S_CONTROL_PLANE` does not say.
+const DEFAULT_SCRIPT: &str = "../shared/k8s/control-plane";
+
+/// Whether the control plane can be had on this machine.
+pub enum Availability {
+    /// The script that runs it.
+    Present(PathBuf),
+    /// Why not, in words for the test output.
+    Absent(String),
+}
+
+/// Finds the script: `$NETPOL_K8S_CONTROL_PLANE`, else `../shared/k8s/control-plane` beside the
+/// repository. With `$NETPOL_K8S_BIN` set, that folder must hold the three binaries.
+pub fn availability() -> Availability {
+    let script = std::env::var_os("NETPOL_K8S_CONTROL_PLANE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(DEFAULT_SCRIPT));
+    if !script.is_file() {
+        return Availability::Absent(format!(
+            "no control-plane script at {} (set NETPOL_K8S_CONTROL_PLANE, or check out the \
+             repository beside shared/)",
+            script.display()
+        ));
+    }
+    if let Some(bin) = std::env::var_os("NETPOL_K8S_BIN").map(PathBuf::from) {
+        for binary in ["etcd", "kube-apiserver", "kube-controller-manager"] {
+            if !bin.join(binary).is_file() {
+                return Availability::Absent(format!(
+                    "NETPOL_K8S_BIN={} has no {binary}",
+                    bin.display()
+                ));
+            }
+        }
+    }
+    Availability::Present(script)
+}
+
+/// Whether a missing control plane fails the run instead of skipping: under CI it must be there.
+pub fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The ports of one control plane, all on 127.0.0.1.
+#[derive(Clone, Copy, Debug)]
+pub struct Ports {
+    pub apiserver: u16,
+    pub etcd: u16,
+    pub etcd_peer: u16,
+    pub controller_manager: u16,
+}
+
+impl Ports {
+    /// Ports the kernel says are free now (held together while chosen, so they differ).
+    fn free() -> Result<Self> {
+        let listeners = (0..4)
+            .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("choosing free ports on 127.0.0.1")?;
+        let port = |i: usize| listeners[i].local_addr().map(|a| a.port());
+        Ok(Self {
+            apiserver: port(0)?,
+            etcd: port(1)?,
+            etcd_peer: port(2)?,
+            controller_manager: port(3)?,
+        })
+    }
+}
+
+/// A running control plane of our own.
+pub struct ControlPlane {
+    script: PathBuf,
+    dir: PathBuf,
+    pub ports: Ports,
+    /// The admin kubeconfig (user kubernetes-admin, group system:masters).
+    pub kubeconfig: PathBuf,
+    /// How long the first start took.
+    pub started_in: Duration,
+}
+
+impl ControlPlane {
+    /// Starts a control plane in a new directory under the system's temporary directory.
+    pub fn start(script: &Path) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("netpol-control-plane-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("removing the stale {}", dir.display()))?;
+        }
+        let mut plane = Self {
+            script: script.to_owned(),
+            kubeconfig: dir.join("kubeconfig"),
+            dir,
+            ports: Ports::free()?,
+            started_in: Duration::ZERO,
+        };
+        let begun = Instant::now();
+        // A failed start is dropped: what did start is stopped and the directory removed.
+        plane.run("start")?;
+        plane.started_in = begun.elapsed();
+        Ok(plane)
+    }
+
+    /// The API server's URL.
+    pub fn server(&self) -> String {
+        format!("https://127.0.0.1:{}", self.ports.apiserver)
+    }
+
+    /// Where the logs of etcd, kube-apiserver and kube-controller-manager are.
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+
+    /// Stops every process, keeping the data (for a restart).
+    pub fn stop(&self) -> Result<()> {
+        self.run("stop")
+    }
+
+    /// Starts again after [`stop`](Self::stop), on the same ports and data.
+    pub fn resume(&self) -> Result<Duration> {
+        let begun = Instant::now();
+        self.run("start")?;
+        Ok(begun.elapsed())
+    }
+
+    /// Whether the API server answers `/readyz`.
+    pub fn ready(&self) -> bool {
+        self.command("status")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn command(&self, verb: &str) -> Command {
+        let mut command = Command::new("bash");
+        command.arg(&self.script).arg(verb);
+        let ports = [
+            ("APISERVER_PORT", self.ports.apiserver),
+            ("ETCD_PORT", self.ports.etcd),
+            ("ETCD_PEER_PORT", self.ports.etcd_peer),
+            ("KCM_PORT", self.ports.controller_manager),
+        ];
+        for (name, port) in ports {
+            command.env(name, port.to_string());
+        }
+        command
+            .env("NETPOL_K8S_DIR", &self.dir)
+            // A test's etcd need not survive a power cut: without fsync it is several times
+            // faster on a busy disk.
+            .env("ETCD_EXTRA_ARGS", "--unsafe-no-fsync")
+            // Nodes here never post status: without this the lifecycle controller would taint
+            // and evict on its own schedule, in the middle of a test.
+            .env("KCM_EXTRA_ARGS", "--controllers=*,-node-lifecycle-controller")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, verb: &str) -> Result<()> {
+        let output = self
+            .command(verb)
+            .output()
+            .with_context(|| format!("running {} {verb}", self.script.display()))?;
+        if !output.status.success() {
+            bail!(
+                "control-plane {verb} failed ({}):\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout).trim(),
+                tail(&String::from_utf8_lossy(&output.stderr), 40),
+            );
+        }
+        Ok(())
+    }
+
+    /// An environment for child processes (kubectl, the plugin, helm): this kubeconfig only.
+    pub fn env(&self) -> Vec<(OsString, OsString)> {
+        vec![("KUBECONFIG".into(), self.kubeconfig.clone().into_os_string())]
+    }
+
+    /// A client as kubernetes-admin, with a runtime of its own.
+    pub fn cluster(&self) -> Result<Cluster> {
+        cluster_of(&self.kubeconfig)
+    }
+
+    /// Waits until `ready` or the timeout; how long it took.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<Duration> {
+        let begun = Instant::now();
+        while !self.ready() {
+            if begun.elapsed() > timeout {
+                bail!("the control plane is not ready after {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(begun.elapsed())
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        if let Err(err) = self.run("stop") {
+            eprintln!("control plane: {err:#}");
+        }
+        if let Err(err) = std::fs::remove_dir_all(&self.dir) {
+            eprintln!("control plane: removing {}: {err}", self.dir.display());
+        }
+    }
+}
+
+/// A client of the cluster a kubeconfig file names (its current context), with a runtime.
+pub fn cluster_of(kubeconfig: &Path) -> Result<Cluster> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a runtime")?;
+    let client = runtime.block_on(async {
+        let file = Kubeconfig::read_from(kubeconfig)
+            .with_context(|| format!("reading {}", kubeconfig.display()))?;
+        let config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+            .await
+            .with_context(|| format!("using {}", kubeconfig.display()))?;
+        Client::try_from(config).context("making a client")
+    })?;
+    Ok(Cluster::new(client, runtime))
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

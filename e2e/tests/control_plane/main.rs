@@ -1,0 +1,86 @@
+//! Everything that must hold against a real API server, run against a private control plane
+//! (kube-apiserver v1.36, etcd, kube-controller-manager from `../shared/k8s`) started for this
+//! test binary and torn down at its end.
+//!
+//! Without the control plane the trials are reported as ignored with the reason; under
+//! `CI=true` its absence fails the run. The trials run one at a time: they share one API server,
+//! and some (the webhook's registration) change what the others see.
+
+mod crds;
+mod suite;
+mod validity;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Trial};
+use netpol_e2e::control_plane::{self, Availability, ControlPlane};
+
+use suite::Suite;
+
+type Check = fn(&Suite) -> anyhow::Result<()>;
+
+/// Every trial, in the order they run.
+const CHECKS: &[(&str, Check)] = &[
+    ("crds_install_and_become_established", crds::install_and_establish),
+    ("server_and_engine_agree_on_validity", validity::server_agrees),
+];
+
+fn main() -> ExitCode {
+    let mut args = Arguments::from_args();
+    // One API server for all: the trials take turns.
+    args.test_threads = Some(1);
+    let wanted = |name: &str| args.filter.as_deref().is_none_or(|f| {
+        if args.exact { name == f } else { name.contains(f) }
+    }) && !args.skip.iter().any(|s| name.contains(s.as_str()));
+    let starting = !args.list && CHECKS.iter().any(|(name, _)| wanted(name));
+
+    let plane = match control_plane::availability() {
+        Availability::Present(script) if starting => match ControlPlane::start(&script) {
+            Ok(plane) => {
+                println!(
+                    "control plane: {} ready in {:.1} s (work dir {})",
+                    plane.server(),
+                    plane.started_in.as_secs_f64(),
+                    plane.log_dir().display()
+                );
+                Some(plane)
+            }
+            Err(err) => {
+                eprintln!("control plane did not start: {err:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Availability::Present(_) => None,
+        Availability::Absent(why) if control_plane::required() => {
+            eprintln!("CI=true and the control plane is missing: {why}");
+            return ExitCode::FAILURE;
+        }
+        Availability::Absent(why) => {
+            println!("control-plane tests skipped: {why}");
+            None
+        }
+    };
+
+    let suite = match plane.map(Suite::new).transpose() {
+        Ok(suite) => suite.map(Arc::new),
+        Err(err) => {
+            eprintln!("control plane: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let trials = CHECKS
+        .iter()
+        .map(|&(name, check)| match &suite {
+            Some(suite) => {
+                let suite = Arc::clone(suite);
+                Trial::test(name, move || check(&suite).map_err(|e| format!("{e:#}").into()))
+            }
+            None => Trial::test(name, || Ok(())).with_ignored_flag(true),
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    // The trials are gone: the last handle stops the control plane and deletes its data.
+    drop(suite);
+    conclusion.exit_code()
+}
