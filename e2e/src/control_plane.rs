@@ -18,6 +18,9 @@ use kube::{Client, Config};
 use crate::cluster::Cluster;
 use crate::repo_root;
 
+/// Cluster IPs of Services: a loopback range (see [`ControlPlane::command`]).
+pub const SERVICE_RANGE: &str = "127.0.100.0/24";
+
 /// Where the script is when `NETPOL_K8S_CONTROL_PLANE` does not say.
 const DEFAULT_SCRIPT: &str = "../shared/k8s/control-plane";
 
@@ -167,9 +170,19 @@ impl ControlPlane {
             // A test's etcd need not survive a power cut: without fsync it is several times
             // faster on a busy disk.
             .env("ETCD_EXTRA_ARGS", "--unsafe-no-fsync")
+            // The API server calls a Service (a webhook's, an aggregated API's) at its cluster
+            // IP. Taken from loopback, those calls stay on this machine: a test can listen on a
+            // Service's address itself, and nothing else is ever dialled.
+            .env(
+                "APISERVER_EXTRA_ARGS",
+                format!("--service-cluster-ip-range={SERVICE_RANGE}"),
+            )
             // Nodes here never post status: without this the lifecycle controller would taint
             // and evict on its own schedule, in the middle of a test.
-            .env("KCM_EXTRA_ARGS", "--controllers=*,-node-lifecycle-controller")
+            .env(
+                "KCM_EXTRA_ARGS",
+                "--controllers=*,-node-lifecycle-controller",
+            )
             .stdin(Stdio::null());
         command
     }
@@ -192,7 +205,10 @@ impl ControlPlane {
 
     /// An environment for child processes (kubectl, the plugin, helm): this kubeconfig only.
     pub fn env(&self) -> Vec<(OsString, OsString)> {
-        vec![("KUBECONFIG".into(), self.kubeconfig.clone().into_os_string())]
+        vec![(
+            "KUBECONFIG".into(),
+            self.kubeconfig.clone().into_os_string(),
+        )]
     }
 
     /// A client as kubernetes-admin, with a runtime of its own.

@@ -22,6 +22,7 @@ pub mod report;
 pub mod scenario;
 pub mod tools;
 pub mod validate;
+pub mod values;
 
 use std::path::PathBuf;
 

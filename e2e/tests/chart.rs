@@ -31,30 +31,7 @@ fn helm() -> Helm {
     Helm::locate().unwrap_or_else(|err| panic!("{err:#}"))
 }
 
-/// The value sets every test looks at: (name, values).
-fn value_sets() -> Vec<(&'static str, Value)> {
-    vec![
-        ("defaults", json!({})),
-        (
-            "cert-manager",
-            json!({"webhook": {"certs": {"mode": "cert-manager"}}}),
-        ),
-        ("enforcer off", json!({"enforcer": {"enabled": false}})),
-        ("webhook off", json!({"webhook": {"enabled": false}})),
-        ("crds installed", json!({"crds": {"install": true}})),
-        (
-            "guard rails, percentages, no cut",
-            json!({
-                "webhook": {
-                    "guardRails": [{"from": "*", "to": "kube-system/deployment/coredns", "port": 53, "protocol": "UDP"}],
-                    "podDisruptionBudget": {"minAvailable": "50%"},
-                    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}],
-                },
-                "enforcer": {"maxUnavailable": "10%", "cut": false, "failMode": "closed", "backend": "nftables", "queues": 4, "decisionCacheSeconds": 0, "decisionCacheMark": "0x100000"},
-            }),
-        ),
-    ]
-}
+use netpol_e2e::values::value_sets;
 
 fn values_of(set: &str) -> Value {
     value_sets()

@@ -107,9 +107,38 @@ pub struct TlsArgs {
     /// The ValidatingWebhookConfiguration whose caBundle is kept in sync (self-managed).
     #[arg(long, env = "NETPOL_WEBHOOK_WEBHOOK_CONFIG")]
     pub webhook_config: Option<String>,
+    /// More names for the serving certificate besides the Service's: DNS names or IP addresses
+    /// (repeatable, self-managed), e.g. 127.0.0.1 for a webhook the API server calls by URL.
+    #[arg(long = "cert-extra-name", env = "NETPOL_WEBHOOK_CERT_EXTRA_NAMES", value_delimiter = ',')]
+    pub cert_extra_names: Vec<String>,
+    /// How long a serving certificate is valid (self-managed).
+    #[arg(long, env = "NETPOL_WEBHOOK_CERT_VALIDITY", default_value = "365d")]
+    pub cert_validity: Span,
+    /// How long before its expiry the serving certificate is replaced (self-managed).
+    #[arg(long, env = "NETPOL_WEBHOOK_CERT_RENEW_BEFORE", default_value = "30d")]
+    pub cert_renew_before: Span,
 }
 
 impl TlsArgs {
+    /// The lifetimes of self-managed certificates.
+    fn cert_policy(&self) -> Result<netpol_certs::Policy> {
+        let to_time = |span: &Span| {
+            time::Duration::try_from(span.0).context("a certificate lifetime out of range")
+        };
+        let policy = netpol_certs::Policy {
+            serving_validity: to_time(&self.cert_validity)?,
+            renew_before: to_time(&self.cert_renew_before)?,
+            ..netpol_certs::Policy::default()
+        };
+        anyhow::ensure!(
+            policy.renew_before < policy.serving_validity,
+            "--cert-renew-before ({:?}) must be shorter than --cert-validity ({:?})",
+            self.cert_renew_before.0,
+            self.cert_validity.0
+        );
+        Ok(policy)
+    }
+
     /// The serving configuration, kept current in the background.
     async fn serving(&self, client: &kube::Client) -> Result<RustlsConfig> {
         match self.cert_mode {
@@ -134,13 +163,13 @@ impl TlsArgs {
                     namespace: namespace.clone(),
                     secret: self.cert_secret.clone(),
                     webhook_configuration: self.webhook_config.clone(),
-                    names: netpol_certs::service_dns_names(service, namespace),
+                    names: netpol_certs::service_dns_names(service, namespace)
+                        .into_iter()
+                        .chain(self.cert_extra_names.iter().cloned())
+                        .collect(),
                 };
-                let manager = netpol_certs::Manager::new(
-                    client.clone(),
-                    target,
-                    netpol_certs::Policy::default(),
-                );
+                let manager =
+                    netpol_certs::Manager::new(client.clone(), target, self.cert_policy()?);
                 self_managed::start(manager, self.tls_poll.0)
                     .await
                     .context("serving the self-managed certificate")
@@ -181,7 +210,7 @@ pub struct LimitArgs {
     pub request_timeout: Span,
 }
 
-/// A duration written `150ms`, `10s`, `2m` or a bare number of seconds.
+/// A duration written `150ms`, `10s`, `2m`, `3h`, `30d` or a bare number of seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Span(pub Duration);
 
@@ -194,12 +223,20 @@ impl FromStr for Span {
         let (number, unit) = text.split_at(at);
         let value: u64 = number
             .parse()
-            .map_err(|_| format!("{text:?}: want e.g. 150ms, 10s or 2m"))?;
+            .map_err(|_| format!("{text:?}: want e.g. 150ms, 10s, 2m or 30d"))?;
+        let seconds = |per: u64| {
+            value
+                .checked_mul(per)
+                .map(Duration::from_secs)
+                .ok_or_else(|| format!("{text:?}: too long"))
+        };
         Ok(Self(match unit {
             "ms" => Duration::from_millis(value),
-            "" | "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value * 60),
-            _ => return Err(format!("{text:?}: the unit must be ms, s or m")),
+            "" | "s" => seconds(1)?,
+            "m" => seconds(60)?,
+            "h" => seconds(3600)?,
+            "d" => seconds(86_400)?,
+            _ => return Err(format!("{text:?}: the unit must be ms, s, m, h or d")),
         }))
     }
 }
@@ -325,7 +362,10 @@ mod tests {
             ("10s", Some(Duration::from_secs(10)), "seconds"),
             ("2m", Some(Duration::from_secs(120)), "minutes"),
             ("7", Some(Duration::from_secs(7)), "bare seconds"),
-            ("1h", None, "hours are not offered"),
+            ("3h", Some(Duration::from_secs(3 * 3600)), "hours"),
+            ("30d", Some(Duration::from_secs(30 * 86_400)), "days"),
+            ("1w", None, "weeks are not offered"),
+            ("99999999999999999d", None, "too long"),
             ("soon", None, "not a number"),
         ] {
             assert_eq!(text.parse::<Span>().ok().map(|s| s.0), want, "{what}");

@@ -6,6 +6,7 @@
 //! `CI=true` its absence fails the run. The trials run one at a time: they share one API server,
 //! and some (the webhook's registration) change what the others see.
 
+mod chart;
 mod crds;
 mod suite;
 mod validity;
@@ -22,17 +23,31 @@ type Check = fn(&Suite) -> anyhow::Result<()>;
 
 /// Every trial, in the order they run.
 const CHECKS: &[(&str, Check)] = &[
-    ("crds_install_and_become_established", crds::install_and_establish),
-    ("server_and_engine_agree_on_validity", validity::server_agrees),
+    // First: one value set installs the CRDs through the chart, which needs them absent.
+    ("chart_installs_upgrades_and_uninstalls", chart::lifecycle),
+    (
+        "crds_install_and_become_established",
+        crds::install_and_establish,
+    ),
+    (
+        "server_and_engine_agree_on_validity",
+        validity::server_agrees,
+    ),
 ];
 
 fn main() -> ExitCode {
     let mut args = Arguments::from_args();
     // One API server for all: the trials take turns.
     args.test_threads = Some(1);
-    let wanted = |name: &str| args.filter.as_deref().is_none_or(|f| {
-        if args.exact { name == f } else { name.contains(f) }
-    }) && !args.skip.iter().any(|s| name.contains(s.as_str()));
+    let wanted = |name: &str| {
+        args.filter.as_deref().is_none_or(|f| {
+            if args.exact {
+                name == f
+            } else {
+                name.contains(f)
+            }
+        }) && !args.skip.iter().any(|s| name.contains(s.as_str()))
+    };
     let starting = !args.list && CHECKS.iter().any(|(name, _)| wanted(name));
 
     let plane = match control_plane::availability() {
@@ -74,7 +89,9 @@ fn main() -> ExitCode {
         .map(|&(name, check)| match &suite {
             Some(suite) => {
                 let suite = Arc::clone(suite);
-                Trial::test(name, move || check(&suite).map_err(|e| format!("{e:#}").into()))
+                Trial::test(name, move || {
+                    check(&suite).map_err(|e| format!("{e:#}").into())
+                })
             }
             None => Trial::test(name, || Ok(())).with_ignored_flag(true),
         })

@@ -53,11 +53,21 @@ impl Suite {
             let crd: CustomResourceDefinition = serde_yaml_ng::from_str(&text)
                 .with_context(|| format!("{} is not a CRD", path.display()))?;
             let out = self.kubectl.run(
-                &["apply", "--server-side", "--force-conflicts", "-f", &path.to_string_lossy()],
+                &[
+                    "apply",
+                    "--server-side",
+                    "--force-conflicts",
+                    "-f",
+                    &path.to_string_lossy(),
+                ],
                 None,
             )?;
             if !out.success {
-                bail!("the API server refused {}: {}", path.display(), out.stderr.trim());
+                bail!(
+                    "the API server refused {}: {}",
+                    path.display(),
+                    out.stderr.trim()
+                );
             }
             names.push(crd.metadata.name.context("a CRD without a name")?);
         }
@@ -67,13 +77,17 @@ impl Suite {
         Ok(names)
     }
 
-    fn wait_established(&self, name: &str, timeout: Duration) -> Result<()> {
+    pub fn wait_established(&self, name: &str, timeout: Duration) -> Result<()> {
         let api: Api<CustomResourceDefinition> = Api::all(self.cluster.client.clone());
         let begun = Instant::now();
         loop {
             let crd = self.cluster.block(api.get(name))?;
             let conditions = crd.status.and_then(|s| s.conditions).unwrap_or_default();
-            let is = |kind: &str| conditions.iter().any(|c| c.type_ == kind && c.status == "True");
+            let is = |kind: &str| {
+                conditions
+                    .iter()
+                    .any(|c| c.type_ == kind && c.status == "True")
+            };
             if is("Established") {
                 return Ok(());
             }

@@ -26,8 +26,20 @@ const CORPUS: &[&str] = &[
 
 /// The four policy kinds: kind, API group and version, plural, namespaced.
 const KINDS: &[(&str, &str, &str, &str, bool)] = &[
-    ("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies", true),
-    ("AdminNetworkPolicy", "policy.networking.k8s.io", "v1alpha1", "adminnetworkpolicies", false),
+    (
+        "NetworkPolicy",
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        true,
+    ),
+    (
+        "AdminNetworkPolicy",
+        "policy.networking.k8s.io",
+        "v1alpha1",
+        "adminnetworkpolicies",
+        false,
+    ),
     (
         "BaselineAdminNetworkPolicy",
         "policy.networking.k8s.io",
@@ -35,12 +47,33 @@ const KINDS: &[(&str, &str, &str, &str, bool)] = &[
         "baselineadminnetworkpolicies",
         false,
     ),
-    ("ClusterNetworkPolicy", "policy.networking.k8s.io", "v1alpha2", "clusternetworkpolicies", false),
+    (
+        "ClusterNetworkPolicy",
+        "policy.networking.k8s.io",
+        "v1alpha2",
+        "clusternetworkpolicies",
+        false,
+    ),
 ];
 
 /// Differences we know of, by `file: Kind name`, each with its reason (also in
 /// docs/semantics.md, "Validity").
-const KNOWN: &[(&str, &str)] = &[];
+const KNOWN: &[(&str, &str)] = &[
+    (
+        "engine/tests/lint/port-range-inverted.yaml: AdminNetworkPolicy anp-backwards",
+        "the v1alpha1 CRD documents \"the Start value must be less than End\" without a CEL \
+         rule to enforce it (v1alpha2 has one): the engine holds ANPs to the documented rule",
+    ),
+    (
+        "engine/tests/lint/banp-name.yaml: BaselineAdminNetworkPolicy baseline",
+        "the CRD's singleton rule; the engine reports it as lint error banp-name, not yet at compile",
+    ),
+    (
+        "engine/tests/lint/except-outside-cidr.yaml: NetworkPolicy bad-except",
+        "an except outside its cidr; the engine reports it as lint error except-outside-cidr, not \
+         yet at compile",
+    ),
+];
 
 /// One policy object found in the corpus.
 struct Sample {
@@ -57,7 +90,9 @@ impl Sample {
     }
 
     fn namespace(&self) -> &str {
-        self.object["metadata"]["namespace"].as_str().unwrap_or("default")
+        self.object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
     }
 }
 
@@ -73,7 +108,9 @@ pub fn server_agrees(suite: &Suite) -> Result<()> {
         .map(Sample::namespace)
         .collect();
     for namespace in &namespaces {
-        let out = suite.kubectl.run(&["create", "namespace", namespace], None)?;
+        let out = suite
+            .kubectl
+            .run(&["create", "namespace", namespace], None)?;
         if !out.success && !out.stderr.contains("AlreadyExists") {
             bail!("creating namespace {namespace}: {}", out.stderr.trim());
         }
@@ -123,7 +160,11 @@ fn engine_verdict(sample: &Sample) -> Result<(), String> {
     let text = sample.object.to_string();
     let loaded = netpol_engine::read_str(&sample.id(), &text, "default");
     if let Some(error) = loaded.errors.first() {
-        return Err(format!("{}: {}", error.field.as_deref().unwrap_or(""), error.message));
+        return Err(format!(
+            "{}: {}",
+            error.field.as_deref().unwrap_or(""),
+            error.message
+        ));
     }
     let [located] = loaded.objects.as_slice() else {
         return Err(format!("read as {} objects", loaded.objects.len()));
@@ -145,7 +186,10 @@ fn engine_verdict(sample: &Sample) -> Result<(), String> {
 fn server_verdict(suite: &Suite, sample: &Sample) -> Result<Result<(), String>> {
     let (_, group, version, plural, namespaced) = *sample.kind;
     let collection = if namespaced {
-        format!("/apis/{group}/{version}/namespaces/{}/{plural}", sample.namespace())
+        format!(
+            "/apis/{group}/{version}/namespaces/{}/{plural}",
+            sample.namespace()
+        )
     } else {
         format!("/apis/{group}/{version}/{plural}")
     };
@@ -227,10 +271,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             yaml_files(&path, out)?;
-        } else if path
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml")
-        {
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(path);
         }
     }
