@@ -33,6 +33,10 @@ impl Default for Policy {
     }
 }
 
+/// How much longer than a fresh certificate a stored one may last before it is replaced: room
+/// for clocks of replicas that disagree a little.
+const OUTLIVE_SLACK: Duration = Duration::minutes(5);
+
 /// Why a new bundle is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
@@ -47,6 +51,10 @@ pub enum Reason {
         count: usize,
     },
     ServingExpiring {
+        not_after: OffsetDateTime,
+    },
+    /// The serving certificate would outlive a fresh one: the policy was shortened.
+    ServingOutlivesPolicy {
         not_after: OffsetDateTime,
     },
     NamesChanged {
@@ -71,6 +79,12 @@ impl fmt::Display for Reason {
             }
             Self::ServingExpiring { not_after } => {
                 write!(f, "the serving certificate expires at {not_after}")
+            }
+            Self::ServingOutlivesPolicy { not_after } => {
+                write!(
+                    f,
+                    "the serving certificate lasts until {not_after}, longer than the validity now set"
+                )
             }
             Self::NamesChanged { had } => {
                 write!(f, "the serving certificate names {}", had.join(", "))
@@ -143,6 +157,10 @@ pub fn plan(
         Some(Reason::ServingNotTrusted)
     } else if serving.not_after - now < policy.renew_before {
         Some(Reason::ServingExpiring {
+            not_after: serving.not_after,
+        })
+    } else if serving.not_after - now > policy.serving_validity + OUTLIVE_SLACK {
+        Some(Reason::ServingOutlivesPolicy {
             not_after: serving.not_after,
         })
     } else {

@@ -209,6 +209,36 @@ fn situations() {
 /// Checks every 20 days for six years, writing what the plan says: the served certificate is
 /// always sound, the CA rotates once with the old one kept, and a certificate is only served
 /// once the bundle of the previous check already trusted its CA.
+/// A webhook restarted with a shorter `--cert-validity` replaces the longer certificate it
+/// finds, and then keeps the one it made.
+#[test]
+fn shortened_validity_replaces_a_longer_certificate() {
+    let base = fresh_bundle();
+    let short = Policy {
+        serving_validity: Duration::seconds(30),
+        renew_before: Duration::seconds(20),
+        ..Policy::default()
+    };
+    let now = t0() + Duration::hours(1);
+    let (bundle, reasons) = written(plan(Some(Ok(&base)), &names(), now, &short).unwrap());
+    assert!(
+        matches!(reasons.as_slice(), [Reason::ServingOutlivesPolicy { .. }]),
+        "{reasons:?}"
+    );
+    assert_eq!(serving(&bundle).not_after, now + Duration::seconds(30));
+    assert_eq!(
+        plan(Some(Ok(&bundle)), &names(), now + Duration::seconds(5), &short).unwrap(),
+        Decision::Keep,
+        "the fresh short certificate is kept"
+    );
+    let default = Policy::default();
+    assert_eq!(
+        plan(Some(Ok(&base)), &names(), now, &default).unwrap(),
+        Decision::Keep,
+        "a certificate made under the same policy is kept"
+    );
+}
+
 #[test]
 fn six_years_of_checks() {
     let policy = Policy::default();

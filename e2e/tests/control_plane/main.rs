@@ -10,6 +10,7 @@ mod chart;
 mod crds;
 mod suite;
 mod validity;
+mod webhook;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -32,6 +33,10 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "server_and_engine_agree_on_validity",
         validity::server_agrees,
+    ),
+    (
+        "webhook_as_the_charts_service_account",
+        webhook::as_service_account,
     ),
 ];
 

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
 use netpol_e2e::cluster::Cluster;
@@ -75,6 +76,19 @@ impl Suite {
             self.wait_established(name, Duration::from_secs(30))?;
         }
         Ok(names)
+    }
+
+    /// Waits for a ServiceAccount (the controller-manager makes each namespace's `default`).
+    pub fn wait_service_account(&self, namespace: &str, name: &str) -> Result<()> {
+        let api: Api<ServiceAccount> = Api::namespaced(self.cluster.client.clone(), namespace);
+        let begun = Instant::now();
+        while self.cluster.block(api.get_opt(name))?.is_none() {
+            if begun.elapsed() > Duration::from_secs(30) {
+                bail!("no ServiceAccount {namespace}/{name} after 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
     }
 
     pub fn wait_established(&self, name: &str, timeout: Duration) -> Result<()> {
