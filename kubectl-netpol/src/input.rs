@@ -4,15 +4,30 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use netpol_engine::{Engine, Loaded, State, read_str};
+use netpol_engine::{Endpoint, EndpointSpec, Engine, Loaded, State, read_str};
 
 use crate::cli::{ConnectionArgs, SourceArgs};
 use crate::live::{Connection, read_cluster};
 
+/// An engine and the namespace of names given without one (`-n`, else the kubeconfig
+/// context's, else `default`), as kubectl reads them.
+pub struct Input {
+    pub engine: Engine,
+    pub namespace: String,
+}
+
+impl Input {
+    /// A user's endpoint: `pod`, `kind/name`, `namespace/pod`, `namespace/kind/name` or an IP.
+    pub fn endpoint(&self, text: &str) -> Result<Endpoint> {
+        let spec = EndpointSpec::parse_in(text, &self.namespace)?;
+        Ok(self.engine.resolve(&spec)?)
+    }
+}
+
 /// The engine over everything the sources hold. Any unreadable object is an error (all of
 /// them are listed); kinds netpol does not evaluate are listed on stderr and skipped.
-pub fn load_engine(source: &SourceArgs) -> Result<Engine> {
-    let state = load_state(
+pub fn load_engine(source: &SourceArgs) -> Result<Input> {
+    let (state, namespace) = load_state_in(
         &source.files,
         source.namespace.as_deref(),
         &source.connection,
@@ -20,7 +35,7 @@ pub fn load_engine(source: &SourceArgs) -> Result<Engine> {
     let started = std::time::Instant::now();
     let engine = build_engine(&state)?;
     timing("build the engine", started);
-    Ok(engine)
+    Ok(Input { engine, namespace })
 }
 
 /// Files alone; the live cluster alone (no files); or the files applied over the cluster
@@ -30,6 +45,15 @@ pub fn load_state(
     namespace: Option<&str>,
     connection: &ConnectionArgs,
 ) -> Result<State> {
+    load_state_in(files, namespace, connection).map(|(state, _)| state)
+}
+
+/// [`load_state`] and the namespace of objects and names given without one.
+pub fn load_state_in(
+    files: &[PathBuf],
+    namespace: Option<&str>,
+    connection: &ConnectionArgs,
+) -> Result<(State, String)> {
     let live = files.is_empty() || connection.cluster.is_some();
     let started = std::time::Instant::now();
     let mut state = State::new();
@@ -57,7 +81,7 @@ pub fn load_state(
         }
         timing("read and parse manifests", started);
     }
-    Ok(state)
+    Ok((state, namespace.to_owned()))
 }
 
 /// With NETPOL_TIMINGS set, prints how long a phase took to stderr (where the time goes).

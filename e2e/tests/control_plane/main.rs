@@ -8,6 +8,7 @@
 
 mod chart;
 mod crds;
+mod plugin;
 mod suite;
 mod validity;
 mod webhook;
@@ -34,6 +35,7 @@ const CHECKS: &[(&str, Check)] = &[
         "server_and_engine_agree_on_validity",
         validity::server_agrees,
     ),
+    ("plugin_reads_the_live_cluster", plugin::live),
     (
         "webhook_as_the_charts_service_account",
         webhook::as_service_account,

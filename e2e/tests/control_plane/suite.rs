@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
@@ -13,6 +13,7 @@ use netpol_e2e::cluster::Cluster;
 use netpol_e2e::control_plane::ControlPlane;
 use netpol_e2e::repo_root;
 use netpol_e2e::tools::Kubectl;
+use serde_json::{Value, json};
 
 pub struct Suite {
     pub plane: ControlPlane,
@@ -78,6 +79,97 @@ impl Suite {
         Ok(names)
     }
 
+    /// A Node object with an internal address (nothing runs it: there is no kubelet).
+    pub fn create_node(&self, name: &str, address: &str) -> Result<()> {
+        self.kubectl.apply_ok(&[json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        })])?;
+        self.patch_status(
+            &["node", name],
+            json!({"status": {"addresses": [{"type": "InternalIP", "address": address}]}}),
+        )
+    }
+
+    /// A pod on `node`, made to look as a kubelet would report it: Running, Ready, `ip`.
+    pub fn running_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        labels: &[(&str, &str)],
+        node: &str,
+        ip: &str,
+    ) -> Result<()> {
+        let labels: serde_json::Map<String, Value> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect();
+        self.kubectl.apply_ok(&[json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {
+                "nodeName": node,
+                "automountServiceAccountToken": false,
+                "containers": [{"name": "serve", "image": netpol_e2e::probe::DEFAULT_IMAGE,
+                                "ports": [{"name": "http", "containerPort": 80},
+                                          {"name": "dns", "containerPort": 53, "protocol": "UDP"}]}],
+            },
+        })])?;
+        self.patch_status(
+            &["pod", name, "-n", namespace],
+            json!({"status": {
+                "phase": "Running",
+                "podIP": ip,
+                "podIPs": [{"ip": ip}],
+                "conditions": [{"type": "Ready", "status": "True"}],
+            }}),
+        )
+    }
+
+    fn patch_status(&self, what: &[&str], patch: Value) -> Result<()> {
+        let patch = patch.to_string();
+        let mut args = vec!["patch"];
+        args.extend(what);
+        args.extend(["--subresource=status", "--type=merge", "-p", &patch]);
+        let out = self.kubectl.run(&args, None)?;
+        ensure!(
+            out.success,
+            "kubectl {}: {}",
+            args.join(" "),
+            out.stderr.trim()
+        );
+        Ok(())
+    }
+
+    /// A kubeconfig (mode 0600) acting as a ServiceAccount through a bound token: exactly the
+    /// rights its RBAC gives, as a pod of it would have.
+    pub fn token_kubeconfig(&self, namespace: &str, account: &str, path: &Path) -> Result<PathBuf> {
+        let out = self.kubectl.run(
+            &["create", "token", account, "-n", namespace, "--duration=2h"],
+            None,
+        )?;
+        ensure!(
+            out.success,
+            "no token for {namespace}/{account}: {}",
+            out.stderr.trim()
+        );
+        let admin: Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&self.plane.kubeconfig)?)?;
+        let user = format!("{namespace}/{account}");
+        let config = json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "control-plane", "cluster": admin["clusters"][0]["cluster"]}],
+            "users": [{"name": user, "user": {"token": out.stdout.trim()}}],
+            "contexts": [{"name": user, "context": {"cluster": "control-plane", "user": user}}],
+            "current-context": user,
+        });
+        write_private(path, &serde_json::to_string(&config)?)?;
+        Ok(path.to_owned())
+    }
+
     /// Waits for a ServiceAccount (the controller-manager makes each namespace's `default`).
     pub fn wait_service_account(&self, namespace: &str, name: &str) -> Result<()> {
         let api: Api<ServiceAccount> = Api::namespaced(self.cluster.client.clone(), namespace);
@@ -111,4 +203,17 @@ impl Suite {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    Ok(())
 }

@@ -7,7 +7,7 @@
 //! listens on that IP's port 443 and the API server reaches it exactly as it would a pod behind
 //! the Service, checking the certificate against the Service's DNS name.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,8 @@ fn checks_against(suite: &Suite, scratch: &Path) -> Result<()> {
         &deployment_args(kubectl)?,
         &[("--listen", &address), ("--audit-interval", "2s")],
     );
-    let kubeconfig = service_account_kubeconfig(suite, scratch)?;
+    let kubeconfig =
+        suite.token_kubeconfig(NAMESPACE, NAME, &scratch.join("webhook.kubeconfig"))?;
     let log = scratch.join("webhook.log");
     let mut webhook = Webhook::start(&args, &address, &kubeconfig, &log)?;
     let wait = Duration::from_secs(60);
@@ -410,44 +411,6 @@ fn ca_bundle(kubectl: &Kubectl) -> Result<String> {
     )?;
     ensure!(out.success, "{}", out.stderr.trim());
     Ok(out.stdout.trim().to_owned())
-}
-
-/// A kubeconfig for the chart's ServiceAccount: the cluster of the admin's, a bound token.
-fn service_account_kubeconfig(suite: &Suite, scratch: &Path) -> Result<PathBuf> {
-    let out = suite.kubectl.run(
-        &["create", "token", NAME, "-n", NAMESPACE, "--duration=1h"],
-        None,
-    )?;
-    ensure!(
-        out.success,
-        "no token for the ServiceAccount: {}",
-        out.stderr.trim()
-    );
-    let admin: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&suite.plane.kubeconfig)?)?;
-    let cluster = admin["clusters"][0]["cluster"].clone();
-    let config = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "control-plane", "cluster": cluster}],
-        "users": [{"name": NAME, "user": {"token": out.stdout.trim()}}],
-        "contexts": [{"name": NAME, "context": {"cluster": "control-plane", "user": NAME}}],
-        "current-context": NAME,
-    });
-    let path = scratch.join("webhook.kubeconfig");
-    write_private(&path, &serde_json::to_string(&config)?)?;
-    Ok(path)
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    std::io::Write::write_all(&mut file, text.as_bytes())?;
-    Ok(())
 }
 
 /// The webhook binary with the Deployment's arguments (the listen address aside); killed when

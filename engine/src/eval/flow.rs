@@ -88,9 +88,7 @@ impl std::str::FromStr for EndpointSpec {
                 namespace: (*namespace).to_owned(),
                 name: (*name).to_owned(),
             }),
-            [namespace, kind, name]
-                if matches!(kind.to_ascii_lowercase().as_str(), "pod" | "pods" | "po") =>
-            {
+            [namespace, kind, name] if is_pod_kind(kind) => {
                 Ok(Self::Pod {
                     namespace: (*namespace).to_owned(),
                     name: (*name).to_owned(),
@@ -110,6 +108,32 @@ impl std::str::FromStr for EndpointSpec {
             _ => Err(ResolveError::Syntax(text.to_owned())),
         }
     }
+}
+
+impl EndpointSpec {
+    /// Parses an endpoint whose namespace may be left out, as kubectl takes names with `-n`:
+    /// `pod` and `kind/name` (`deployment/web`, `pod/a`) are in `namespace`. Two parts whose
+    /// first is not a workload kind are `namespace/pod`, as without a default.
+    pub fn parse_in(text: &str, namespace: &str) -> Result<Self, ResolveError> {
+        let parts: Vec<&str> = text.split('/').collect();
+        match parts.as_slice() {
+            [name] if !name.is_empty() && name.parse::<IpAddr>().is_err() => Ok(Self::Pod {
+                namespace: namespace.to_owned(),
+                name: (*name).to_owned(),
+            }),
+            [kind, name]
+                if !name.is_empty()
+                    && (is_pod_kind(kind) || WorkloadKind::parse(kind).is_some()) =>
+            {
+                format!("{namespace}/{kind}/{name}").parse()
+            }
+            _ => text.parse(),
+        }
+    }
+}
+
+fn is_pod_kind(kind: &str) -> bool {
+    matches!(kind.to_ascii_lowercase().as_str(), "pod" | "pods" | "po")
 }
 
 impl std::fmt::Display for EndpointSpec {
@@ -188,6 +212,43 @@ impl Engine {
                 Some(node) => format!("{ip} (node {})", self.cluster.nodes[node as usize].name),
                 None => ip.to_string(),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_without_a_namespace_take_the_default() {
+        let pod = |ns: &str, name: &str| EndpointSpec::Pod {
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        let deployment = |ns: &str, name: &str| EndpointSpec::Workload {
+            namespace: ns.into(),
+            kind: WorkloadKind::Deployment,
+            name: name.into(),
+        };
+        let cases = [
+            ("web-1", Ok(pod("shop", "web-1")), "a bare pod name"),
+            ("pod/web-1", Ok(pod("shop", "web-1")), "pod/name"),
+            ("deployment/web", Ok(deployment("shop", "web")), "kind/name"),
+            ("deploy/web", Ok(deployment("shop", "web")), "a short kind"),
+            ("bank/api", Ok(pod("bank", "api")), "namespace/pod as before"),
+            ("bank/deployment/api", Ok(deployment("bank", "api")), "fully named"),
+            (
+                "10.0.0.1",
+                Ok(EndpointSpec::Address("10.0.0.1".parse().unwrap())),
+                "an address",
+            ),
+            ("", Err(()), "nothing"),
+            ("deployment/", Err(()), "a kind without a name"),
+        ];
+        for (text, want, what) in cases {
+            let got = EndpointSpec::parse_in(text, "shop").map_err(drop);
+            assert_eq!(got, want, "{what}: {text:?}");
         }
     }
 }

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use netpol_engine::eval::Walkthrough;
-use netpol_engine::{Endpoint, EndpointSpec, Engine, Flow, Protocol};
+use netpol_engine::{Endpoint, Engine, Flow, Protocol};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{CheckArgs, Expectation, OutputFormat, ProtocolArg};
-use crate::input::load_engine;
+use crate::input::{Input, load_engine};
 use crate::output::{Style, structured};
 
 /// One entry of a traffic file.
@@ -73,11 +73,12 @@ struct Report {
 
 pub fn run(args: &CheckArgs) -> Result<u8> {
     let requests = requests(args)?;
-    let engine = load_engine(&args.source)?;
+    let input = load_engine(&args.source)?;
+    let engine = &input.engine;
     let started = std::time::Instant::now();
     let mut flows = Vec::with_capacity(requests.len());
     for (i, request) in requests.iter().enumerate() {
-        let flow = resolve(&engine, request).with_context(|| match &args.traffic {
+        let flow = resolve(&input, request).with_context(|| match &args.traffic {
             Some(file) => format!("{} entry {}", file.display(), i + 1),
             None => "the flow".to_owned(),
         })?;
@@ -220,9 +221,10 @@ fn traffic_file(path: &Path) -> Result<Vec<Request>> {
         .collect()
 }
 
-fn resolve(engine: &Engine, request: &Request) -> Result<Flow> {
-    let src = engine.resolve(&request.from.parse::<EndpointSpec>()?)?;
-    let dst = engine.resolve(&request.to.parse::<EndpointSpec>()?)?;
+fn resolve(input: &Input, request: &Request) -> Result<Flow> {
+    let engine = &input.engine;
+    let src = input.endpoint(&request.from)?;
+    let dst = input.endpoint(&request.to)?;
     let (protocol, port) = match request.port.as_deref() {
         // Only ICMP comes without a port (checked when reading the request).
         None => (Protocol::Icmp, 0),

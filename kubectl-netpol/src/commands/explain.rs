@@ -3,22 +3,23 @@
 use crate::output::{out, outln};
 use anyhow::Result;
 use netpol_engine::explain::explain;
-use netpol_engine::{Endpoint, EndpointSpec};
+use netpol_engine::Endpoint;
 
 use crate::cli::{ExplainArgs, OutputFormat};
 use crate::input::load_engine;
 use crate::output::{fit, structured, table};
 
 pub fn run(args: &ExplainArgs) -> Result<u8> {
-    let engine = load_engine(&args.source)?;
+    let input = load_engine(&args.source)?;
+    let engine = &input.engine;
     let pod = match &args.pod {
         None => None,
-        Some(text) => match engine.resolve(&text.parse::<EndpointSpec>()?)? {
+        Some(text) => match input.endpoint(text)? {
             Endpoint::Pod(id) => Some(id),
             Endpoint::Address(ip) => anyhow::bail!("--pod wants a pod, not the address {ip}"),
         },
     };
-    let rows = explain(&engine, pod);
+    let rows = explain(engine, pod);
     if structured(args.output, &rows)? {
         return Ok(0);
     }

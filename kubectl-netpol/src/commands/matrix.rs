@@ -57,7 +57,7 @@ pub struct Matrix {
 }
 
 pub fn run(args: &MatrixArgs) -> Result<u8> {
-    let engine = load_engine(&args.source)?;
+    let engine = load_engine(&args.source)?.engine;
     let members = members(&engine, &args.namespaces)?;
     let probes = probes(&engine, &members, &args.ports)?;
     let matrix = compute(&engine, members, &probes);
