@@ -20,6 +20,11 @@ mod tools;
 #[path = "../tests/netns/topology.rs"]
 mod topology;
 
+/// The probe agent's binary (see `netns/agent.rs`).
+fn probe_binary() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_netpol-netns-probe").into()
+}
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

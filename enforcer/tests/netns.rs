@@ -13,6 +13,11 @@ mod tools;
 #[path = "netns/topology.rs"]
 mod topology;
 
+/// The probe agent's binary (see `netns/agent.rs`).
+fn probe_binary() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_netpol-netns-probe").into()
+}
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

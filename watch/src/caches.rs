@@ -4,6 +4,7 @@
 //! endpoint changes are folded into the engine by a periodic rebuild.
 
 mod kinds;
+mod reconnect;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,7 +202,8 @@ fn watch<K: Cached>(
         async move {
             let mut feed = Feed::<K>::default();
             let stream =
-                watcher::watcher(api, watcher::Config::default().page_size(500)).default_backoff();
+                watcher::watcher(api, watcher::Config::default().page_size(500))
+                    .backoff(reconnect::Reconnect::default());
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
                 match event.map(|e| feed.buffer(e)) {

@@ -6,10 +6,19 @@
 //! `CI=true` its absence fails the run. The trials run one at a time: they share one API server,
 //! and some (the webhook's registration) change what the others see.
 
+// Shared with the enforcer's network-namespace tests, which use all of it.
+#[allow(dead_code)]
+#[path = "../../../enforcer/tests/netns/agent.rs"]
+mod agent;
 mod chart;
+mod cluster_box;
 mod crds;
 mod plugin;
 mod suite;
+#[path = "../../../enforcer/tests/netns/tools.rs"]
+mod tools;
+#[path = "../../../enforcer/tests/netns/topology.rs"]
+mod topology;
 mod validity;
 mod webhook;
 
@@ -40,7 +49,17 @@ const CHECKS: &[(&str, Check)] = &[
         "webhook_as_the_charts_service_account",
         webhook::as_service_account,
     ),
+    // Last: it stops and restarts the control plane.
+    (
+        "cluster_in_a_box_traffic_equals_check",
+        cluster_box::traffic,
+    ),
 ];
+
+/// The pod agent of the network-namespace tests (`agent.rs`), built by `cargo test --workspace`.
+fn probe_binary() -> std::path::PathBuf {
+    netpol_e2e::target_dir().join("debug/netpol-netns-probe")
+}
 
 fn main() -> ExitCode {
     let mut args = Arguments::from_args();

@@ -7,7 +7,7 @@
 //! listens on that IP's port 443 and the API server reaches it exactly as it would a pod behind
 //! the Service, checking the certificate against the Service's DNS name.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 
 use crate::suite::Suite;
 
-const RELEASE: &str = "netpol";
-const NAMESPACE: &str = "netpol-system";
-const NAME: &str = "netpol-webhook";
+pub const RELEASE: &str = "netpol";
+pub const NAMESPACE: &str = "netpol-system";
+pub const NAME: &str = "netpol-webhook";
 /// A priority of the conflict that exists before the webhook does (the audit finds it).
 const AUDIT_PRIORITY: u32 = 600;
 
@@ -63,17 +63,14 @@ pub fn as_service_account(suite: &Suite) -> Result<()> {
 /// Every check, in order, with the webhook running; the first failure ends them.
 fn checks_against(suite: &Suite, scratch: &Path) -> Result<()> {
     let kubectl = &suite.kubectl;
-    let address = format!("{}:443", cluster_ip(kubectl)?);
-    // The Deployment's arguments, but listening on the Service's address (where the API server
-    // calls), and auditing every 2 s instead of every minute.
-    let args = overriding(
-        &deployment_args(kubectl)?,
-        &[("--listen", &address), ("--audit-interval", "2s")],
+    let launch = Launch::of_chart(suite, scratch)?;
+    let (args, address, kubeconfig, log) = (
+        &launch.args,
+        &launch.address,
+        &launch.kubeconfig,
+        &launch.log,
     );
-    let kubeconfig =
-        suite.token_kubeconfig(NAMESPACE, NAME, &scratch.join("webhook.kubeconfig"))?;
-    let log = scratch.join("webhook.log");
-    let mut webhook = Webhook::start(&args, &address, &kubeconfig, &log)?;
+    let mut webhook = launch.start()?;
     let wait = Duration::from_secs(60);
 
     step("the Secret is created and the caBundle set", || {
@@ -142,7 +139,7 @@ fn step(what: &str, check: impl FnOnce() -> Result<()>) -> Result<()> {
     result
 }
 
-fn wait_for(timeout: Duration, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
+pub fn wait_for(timeout: Duration, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
     let begun = Instant::now();
     loop {
         let last = done();
@@ -333,8 +330,12 @@ fn fail_policies_when_down(kubectl: &Kubectl) -> Result<()> {
 }
 
 /// Log lines of a refused API request: the chart's RBAC lacks something the webhook needs.
-fn forbidden_lines(log: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(log)?;
+pub fn forbidden_lines(log: &Path) -> Result<()> {
+    forbidden_in(&std::fs::read_to_string(log)?)
+}
+
+/// [`forbidden_lines`] of a log's text.
+pub fn forbidden_in(text: &str) -> Result<()> {
     let bad: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("403") || l.to_lowercase().contains("forbidden"))
@@ -348,8 +349,43 @@ fn forbidden_lines(log: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How the chart's webhook is run here: the Deployment's arguments, but listening on the
+/// Service's address (where the API server calls) and auditing every 2 s instead of every
+/// minute, as the chart's ServiceAccount.
+pub struct Launch {
+    pub args: Vec<String>,
+    pub address: String,
+    pub kubeconfig: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Launch {
+    pub fn of_chart(suite: &Suite, scratch: &Path) -> Result<Self> {
+        let kubectl = &suite.kubectl;
+        let address = format!("{}:443", cluster_ip(kubectl)?);
+        let args = overriding(
+            &deployment_args(kubectl)?,
+            &[("--listen", &address), ("--audit-interval", "2s")],
+        );
+        let kubeconfig =
+            suite.token_kubeconfig(NAMESPACE, NAME, &scratch.join("webhook.kubeconfig"))?;
+        Ok(Self {
+            args,
+            address,
+            kubeconfig,
+            log: scratch.join("webhook.log"),
+        })
+    }
+
+    /// Starts it and waits until the API server can call it (its caBundle published).
+    pub fn start(&self) -> Result<Webhook> {
+        let webhook = Webhook::start(&self.args, &self.address, &self.kubeconfig, &self.log)?;
+        Ok(webhook)
+    }
+}
+
 /// `args` with each `--flag=value` of `flags` replacing the flag's value there, if any.
-fn overriding(args: &[String], flags: &[(&str, &str)]) -> Vec<String> {
+pub fn overriding(args: &[String], flags: &[(&str, &str)]) -> Vec<String> {
     let mut out: Vec<String> = args
         .iter()
         .filter(|a| !flags.iter().any(|(f, _)| a.split('=').next() == Some(f)))
@@ -361,15 +397,17 @@ fn overriding(args: &[String], flags: &[(&str, &str)]) -> Vec<String> {
 
 /// The webhook container's arguments as the installed Deployment has them.
 fn deployment_args(kubectl: &Kubectl) -> Result<Vec<String>> {
-    let out = kubectl.run(
-        &["get", "deployment", NAME, "-n", NAMESPACE, "-o", "json"],
-        None,
-    )?;
-    ensure!(out.success, "reading the Deployment: {}", out.stderr.trim());
-    let deployment: Value = serde_json::from_str(&out.stdout)?;
-    let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    workload_args(kubectl, "deployment", NAME)
+}
+
+/// The first container's arguments of a workload of the release, as installed.
+pub fn workload_args(kubectl: &Kubectl, kind: &str, name: &str) -> Result<Vec<String>> {
+    let out = kubectl.run(&["get", kind, name, "-n", NAMESPACE, "-o", "json"], None)?;
+    ensure!(out.success, "reading {kind} {name}: {}", out.stderr.trim());
+    let workload: Value = serde_json::from_str(&out.stdout)?;
+    let args = workload["spec"]["template"]["spec"]["containers"][0]["args"]
         .as_array()
-        .context("the webhook container has no args")?
+        .with_context(|| format!("the {kind} {name} container has no args"))?
         .iter()
         .filter_map(Value::as_str)
         .map(String::from)
@@ -377,7 +415,7 @@ fn deployment_args(kubectl: &Kubectl) -> Result<Vec<String>> {
     Ok(args)
 }
 
-fn cluster_ip(kubectl: &Kubectl) -> Result<String> {
+pub fn cluster_ip(kubectl: &Kubectl) -> Result<String> {
     let out = kubectl.run(
         &[
             "get",
@@ -415,12 +453,12 @@ fn ca_bundle(kubectl: &Kubectl) -> Result<String> {
 
 /// The webhook binary with the Deployment's arguments (the listen address aside); killed when
 /// dropped.
-struct Webhook {
+pub struct Webhook {
     child: Option<Child>,
 }
 
 impl Webhook {
-    fn start(args: &[String], address: &str, kubeconfig: &Path, log: &Path) -> Result<Self> {
+    pub fn start(args: &[String], address: &str, kubeconfig: &Path, log: &Path) -> Result<Self> {
         let binary = target_dir().join("debug/netpol-webhook");
         ensure!(
             binary.is_file(),
@@ -458,7 +496,7 @@ impl Webhook {
         .context("the webhook did not become ready")
     }
 
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

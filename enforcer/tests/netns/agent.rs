@@ -23,15 +23,17 @@ pub const PORTS: [u16; 2] = [8080, 9090];
 
 impl Agent {
     pub fn start(netns: &str) -> anyhow::Result<Self> {
-        let ports = PORTS.map(|p| p.to_string()).join(",");
+        Self::serving(netns, &PORTS)
+    }
+
+    /// An agent whose echo servers listen on `ports` (TCP and UDP). The probe binary is
+    /// `crate::probe_binary()`: each test crate that includes this file says where it is.
+    pub fn serving(netns: &str, ports: &[u16]) -> anyhow::Result<Self> {
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
         let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                netns,
-                env!("CARGO_BIN_EXE_netpol-netns-probe"),
-            ])
-            .args(["--ports", &ports])
+            .args(["netns", "exec", netns])
+            .arg(crate::probe_binary())
+            .args(["--ports", &ports.join(",")])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
