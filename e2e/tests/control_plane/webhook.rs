@@ -112,8 +112,12 @@ fn checks_against(suite: &Suite, scratch: &Path) -> Result<()> {
         },
     )?;
     step(
+        "garbage and oversize bodies at the webhook: no admission fails",
+        || garbage_beside_admissions(kubectl, address),
+    )?;
+    step(
         "a short certificate life: rotated while the API server keeps calling",
-        || rotation(kubectl, &mut webhook, &args, &address, &kubeconfig, &log),
+        || rotation(kubectl, &mut webhook, args, address, kubeconfig, log),
     )?;
     step(
         "webhook down: NetworkPolicies admitted (Ignore), admin policies not (Fail)",
@@ -280,6 +284,62 @@ fn rotation(
     Ok(())
 }
 
+/// While one thread throws garbage at the webhook's port (broken TLS, broken JSON, bodies past
+/// the limit, connections left hanging), every admission the API server sends goes through.
+fn garbage_beside_admissions(kubectl: &Kubectl, address: &str) -> Result<()> {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let url = format!("https://{address}/validate");
+    std::thread::scope(|scope| {
+        let thrower = scope.spawn(|| {
+            let big = "x".repeat(4 * 1024 * 1024);
+            let bodies = ["{", "null", "{\"kind\":\"AdmissionReview\"}", big.as_str()];
+            let mut thrown = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for body in bodies {
+                    let _ = Command::new("curl")
+                        .args(["-sk", "-m", "2", "-o", "/dev/null", "-X", "POST"])
+                        .args([
+                            "-H",
+                            "Content-Type: application/json",
+                            "--data-binary",
+                            "@-",
+                        ])
+                        .arg(&url)
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::null())
+                        .spawn()
+                        .and_then(|mut c| {
+                            if let Some(mut stdin) = c.stdin.take() {
+                                let _ = std::io::Write::write_all(&mut stdin, body.as_bytes());
+                            }
+                            c.wait()
+                        });
+                    // Not TLS at all.
+                    if let Ok(mut raw) = std::net::TcpStream::connect(address) {
+                        let _ = std::io::Write::write_all(&mut raw, b"GET / HTTP/1.1\r\n\r\n");
+                    }
+                    thrown += 2;
+                }
+            }
+            thrown
+        });
+        let mut admitted = 0;
+        let probe = checks::cnp_deny("garbage-probe", 903);
+        let result = (|| -> Result<()> {
+            for _ in 0..20 {
+                let out = kubectl.apply(std::slice::from_ref(&probe), true)?;
+                ensure!(out.success, "an admission failed: {}", out.stderr.trim());
+                admitted += 1;
+            }
+            Ok(())
+        })();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let thrown = thrower.join().unwrap_or(0);
+        println!("      {admitted} admissions beside {thrown} garbage requests");
+        result
+    })
+}
+
 /// The serial number of the certificate the webhook serves now.
 fn served_serial(address: &str) -> Result<String> {
     let server = format!("{NAME}.{NAMESPACE}.svc");
@@ -336,9 +396,11 @@ pub fn forbidden_lines(log: &Path) -> Result<()> {
 
 /// [`forbidden_lines`] of a log's text.
 pub fn forbidden_in(text: &str) -> Result<()> {
+    // How kube's errors spell a refusal (not any "403" a uid may hold).
+    const MARKS: [&str; 3] = ["is forbidden", "code: 403", "403 Forbidden"];
     let bad: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("403") || l.to_lowercase().contains("forbidden"))
+        .filter(|l| MARKS.iter().any(|m| l.contains(m)))
         .collect();
     ensure!(
         bad.is_empty(),
