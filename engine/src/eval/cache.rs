@@ -83,7 +83,7 @@ impl VerdictCache {
         }
         // The own-node rule: when one end is on a node (a node address, a host-network pod),
         // the answer depends on where the pod at the other end runs, so pods count by node too.
-        let on_node = engine.node_of(flow.src).is_some() || engine.node_of(flow.dst).is_some();
+        let on_node = engine.on_node(flow.src) || engine.on_node(flow.dst);
         let key = |endpoint: Endpoint| match endpoint {
             Endpoint::Pod(id) => Key::Pod(
                 engine.identity_of(id),

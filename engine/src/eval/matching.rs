@@ -34,6 +34,22 @@ impl Engine {
         self.remote(endpoint).node
     }
 
+    /// Whether `node_of` finds a node for this endpoint, without building the remote (and
+    /// without reading the pod): the verdict cache asks it on every lookup.
+    pub(crate) fn on_node(&self, endpoint: Endpoint) -> bool {
+        let on_node = match endpoint {
+            Endpoint::Pod(id) => {
+                self.identities()[self.identity_of(id) as usize].host_network
+                    && self.cluster.pod_node[id as usize].is_some()
+            }
+            Endpoint::Address(ip) => {
+                self.cluster.node_by_ip(&ip).is_some() && self.cluster.pod_by_ip(&ip).is_none()
+            }
+        };
+        debug_assert_eq!(on_node, self.node_of(endpoint).is_some());
+        on_node
+    }
+
     /// The subject's node, when the other end of the flow is on it (one of the node's addresses,
     /// or a host-network pod there). The one place that decides "the pod's own node".
     pub(crate) fn own_node(&self, subject: PodId, remote: &Remote) -> Option<NodeId> {
