@@ -152,8 +152,16 @@ fn regions(mut nets: Vec<IpNet>, taken: impl Fn(&IpAddr) -> bool) -> Vec<(IpAddr
         } else {
             next(net.network())
         };
-        let mut starts = first
+        // Outside every CIDR, an example from the ranges reserved for documentation (RFC 5737,
+        // RFC 3849) reads better than 0.0.0.1.
+        let documentation: Option<IpAddr> = match net {
+            IpNet::V4(_) if net.prefix_len() == 0 => "203.0.113.1".parse().ok(),
+            IpNet::V6(_) if net.prefix_len() == 0 => "2001:db8::1".parse().ok(),
+            _ => None,
+        };
+        let mut starts = documentation
             .into_iter()
+            .chain(first)
             .chain(children.iter().filter_map(|c| next(c.broadcast())));
         let pick = starts.find_map(|start| {
             std::iter::successors(Some(start), |ip| next(*ip))
@@ -205,7 +213,7 @@ mod tests {
             .collect();
         #[rustfmt::skip]
         let want = [
-            ("0.0.0.1", "rest of 0.0.0.0/0"),
+            ("203.0.113.1", "rest of 0.0.0.0/0"),
             ("10.0.2.0", "rest of 10.0.0.0/16"),
             ("10.0.0.2", "10.0.0.0/24"),
             ("10.0.1.1", "10.0.1.0/24"),
