@@ -186,7 +186,7 @@ impl Engine {
         }
     }
 
-    fn cidrs_mentioned(&self) -> Vec<ipnet::IpNet> {
+    pub(crate) fn cidrs_mentioned(&self) -> Vec<ipnet::IpNet> {
         let mut nets = Vec::new();
         for policy in self.admin.iter().flatten() {
             for rule in policy.ingress.iter().chain(&policy.egress) {

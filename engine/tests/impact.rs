@@ -176,9 +176,24 @@ spec:
         (Protocol::Udp, 53),
     ];
     let (denied, allowed) = changed_pairs(&before, &after, &ports);
-    // The preview counts port classes, brute force counts sample ports: compare per class.
-    let classes: Vec<(Protocol, u16, u16)> = result
+    // Brute force here covers pod pairs; the preview also reports addresses (web's ingress from
+    // outside the cluster is newly denied too), which the property test in
+    // `src/impact/tests.rs` compares with brute force.
+    let pod_pairs: Vec<_> = result
         .newly_denied
+        .iter()
+        .filter(|g| {
+            let address = |example: &str| example.parse::<std::net::IpAddr>().is_ok();
+            !address(&g.example_from) && !address(&g.example_to)
+        })
+        .collect();
+    assert!(
+        pod_pairs.len() < result.newly_denied.len(),
+        "ingress from addresses: {:?}",
+        result.newly_denied
+    );
+    // The preview counts port classes, brute force counts sample ports: compare per class.
+    let classes: Vec<(Protocol, u16, u16)> = pod_pairs
         .iter()
         .map(|g| (g.protocol, g.port_start, g.port_end))
         .collect();
@@ -192,8 +207,7 @@ spec:
             .any(|(p, s, e)| *p == Protocol::Tcp && (*s..=*e).contains(&8080)),
         "{classes:?}"
     );
-    let sample_denied: u64 = result
-        .newly_denied
+    let sample_denied: u64 = pod_pairs
         .iter()
         .filter(|g| {
             ports
@@ -244,4 +258,68 @@ spec:
         .map(|g| g.count)
         .sum();
     assert_eq!(on_443, allowed);
+}
+
+/// Two nodes, each with a replica of `web` and a host-network `agent`.
+const NODES: &str = r#"
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Namespace, metadata: {name: shop}}
+- {apiVersion: v1, kind: Namespace, metadata: {name: infra}}
+- {apiVersion: v1, kind: Node, metadata: {name: n1}, status: {addresses: [{type: InternalIP, address: 192.168.0.1}]}}
+- {apiVersion: v1, kind: Node, metadata: {name: n2}, status: {addresses: [{type: InternalIP, address: 192.168.0.2}]}}
+- {apiVersion: v1, kind: Pod, metadata: {name: web-1, namespace: shop, labels: {app: web, pod-template-hash: 5d9f}, ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-5d9f, uid: u1, controller: true}]}, spec: {nodeName: n1, containers: [{name: c, image: i}]}, status: {podIPs: [{ip: 10.0.1.1}]}}
+- {apiVersion: v1, kind: Pod, metadata: {name: web-2, namespace: shop, labels: {app: web, pod-template-hash: 5d9f}, ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-5d9f, uid: u1, controller: true}]}, spec: {nodeName: n2, containers: [{name: c, image: i}]}, status: {podIPs: [{ip: 10.0.2.1}]}}
+- {apiVersion: v1, kind: Pod, metadata: {name: agent-1, namespace: infra, labels: {app: agent}, ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: u2, controller: true}]}, spec: {nodeName: n1, hostNetwork: true, containers: [{name: c, image: i}]}, status: {podIPs: [{ip: 192.168.0.1}]}}
+- {apiVersion: v1, kind: Pod, metadata: {name: agent-2, namespace: infra, labels: {app: agent}, ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: u2, controller: true}]}, spec: {nodeName: n2, hostNetwork: true, containers: [{name: c, image: i}]}, status: {podIPs: [{ip: 192.168.0.2}]}}
+"#;
+
+#[test]
+fn isolation_spares_each_pods_own_node_and_counts_the_others() {
+    let build = |extra: &str| {
+        let loaded = read_str("nodes.yaml", &format!("{NODES}\n---\n{extra}"), "default");
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        Engine::build(&State::from_loaded(&loaded)).engine
+    };
+    let before = build("");
+    let after = build(
+        "{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: web-egress, namespace: shop}, spec: {podSelector: {matchLabels: {app: web}}, policyTypes: [Egress]}}",
+    );
+    let result = impact(&before, &after, &ImpactOptions::default());
+    let tcp: Vec<(&str, &str, u64)> = result
+        .newly_denied
+        .iter()
+        .filter(|g| g.protocol == Protocol::Tcp && (g.port_start, g.port_end) == (1, 65535))
+        .map(|g| (g.from.as_str(), g.to.as_str(), g.count))
+        .collect();
+    // Each replica keeps its own node's agent and address: two of the four pairs change.
+    assert_eq!(
+        tcp,
+        [
+            ("shop/deployment/web", "0.0.0.0/0", 2),
+            (
+                "shop/deployment/web",
+                "192.168.0.1 (node n1) and 1 other node addresses",
+                2
+            ),
+            ("shop/deployment/web", "infra/daemonset/agent", 2),
+            ("shop/deployment/web", "shop/deployment/web", 2),
+        ]
+    );
+    let examples: Vec<(&str, &str)> = result
+        .newly_denied
+        .iter()
+        .filter(|g| g.to == "infra/daemonset/agent")
+        .map(|g| (g.example_from.as_str(), g.example_to.as_str()))
+        .collect();
+    assert!(
+        examples
+            .iter()
+            .all(|e| *e == ("shop/web-1", "infra/agent-2") || *e == ("shop/web-2", "infra/agent-1")),
+        "{examples:?}"
+    );
+    // TCP, UDP, SCTP and ICMP alike.
+    assert_eq!(result.newly_denied_count, 4 * 8);
+    assert_eq!(result.newly_allowed_count, 0);
 }

@@ -1,5 +1,5 @@
 //! Memoised decisions keyed by what policies can see of a flow: the identities of both ends
-//! (or their addresses), protocol and port.
+//! (or their addresses), their nodes when the own-node rule can apply, protocol and port.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -8,12 +8,14 @@ use std::sync::Mutex;
 use rustc_hash::FxHashMap;
 
 use super::{Decision, DirectionDecision, Endpoint, Flow};
+use crate::cluster::NodeId;
 use crate::engine::{Engine, IdentityId};
 use crate::model::{Direction, Protocol};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
-    Identity(IdentityId),
+    /// A pod by identity, and by node when the other end of the flow is on a node.
+    Pod(IdentityId, Option<NodeId>),
     Address(IpAddr),
 }
 
@@ -37,8 +39,8 @@ impl VerdictCache {
         }
     }
 
-    /// The decision for `flow`, computed once per distinct key. Flows whose answer depends on
-    /// more than identities (a pod to itself, a pod's own node) bypass the cache.
+    /// The decision for `flow`, computed once per distinct key. A pod's traffic to itself
+    /// bypasses the cache; flows with an end on a node are keyed by the node of their pods.
     pub fn decide(&self, engine: &Engine, flow: &Flow) -> Decision {
         let flow = normalized(engine, flow);
         match self.key(engine, &flow) {
@@ -68,18 +70,29 @@ impl VerdictCache {
         if flow.src == flow.dst {
             return None;
         }
-        let key = |endpoint: Endpoint| match endpoint {
-            Endpoint::Pod(id) => Key::Identity(engine.identity_of(id)),
-            Endpoint::Address(ip) => Key::Address(ip),
-        };
-        // Node addresses and host-network pods depend on where the other end runs.
-        let touches_node = |endpoint: Endpoint| match endpoint {
-            Endpoint::Pod(id) => engine.identities()[engine.identity_of(id) as usize].host_network,
-            Endpoint::Address(ip) => engine.cluster.node_by_ip(&ip).is_some(),
-        };
-        if touches_node(flow.src) || touches_node(flow.dst) {
+        // A pod reaching one of its own addresses (dual stack) is exempt from every tier: a
+        // matter of the pod, not of its identity.
+        let addressed =
+            matches!(flow.src, Endpoint::Address(_)) || matches!(flow.dst, Endpoint::Address(_));
+        if addressed
+            && engine
+                .selectable_pod(flow.src)
+                .is_some_and(|pod| engine.selectable_pod(flow.dst) == Some(pod))
+        {
             return None;
         }
+        // The own-node rule: when one end is on a node (a node address, a host-network pod),
+        // the answer depends on where the pod at the other end runs, so pods count by node too.
+        let on_node = engine.on_node(flow.src) || engine.on_node(flow.dst);
+        let key = |endpoint: Endpoint| match endpoint {
+            Endpoint::Pod(id) => Key::Pod(
+                engine.identity_of(id),
+                on_node
+                    .then(|| engine.cluster.pod_node[id as usize])
+                    .flatten(),
+            ),
+            Endpoint::Address(ip) => Key::Address(ip),
+        };
         // ICMP has no port: whatever the flow says, one entry.
         let port = if flow.protocol.has_ports() {
             flow.port

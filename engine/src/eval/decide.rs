@@ -147,7 +147,7 @@ impl Engine {
     }
 
     /// The pod on the pod network behind an endpoint, by name or by any of its addresses.
-    fn selectable_pod(&self, endpoint: Endpoint) -> Option<PodId> {
+    pub(crate) fn selectable_pod(&self, endpoint: Endpoint) -> Option<PodId> {
         let id = match endpoint {
             Endpoint::Pod(id) => id,
             Endpoint::Address(ip) => self.cluster.pod_by_ip(&ip)?,
@@ -186,16 +186,6 @@ impl Engine {
             Direction::Ingress => Some(self.cluster.pod(subject_pod)),
             Direction::Egress => remote.pod.map(|(_, p)| p),
         };
-        if direction == Direction::Ingress
-            && let Some(node) = remote.node
-            && self.cluster.pod_node[subject_pod as usize] == Some(node)
-        {
-            trace.step(|| {
-                let name = &self.cluster.nodes[node as usize].name;
-                note(TierName::Default, format!("traffic from the pod's own node {name} is always allowed in (kubelet probes)"))
-            });
-            return allowed(Decider::ResidentNode);
-        }
         // A pod reaching its own address is exempt from every tier: "a pod cannot block access
         // to itself" (kubernetes.io NetworkPolicy docs) and "a Pod connecting to its own Pod IP
         // is not subject to ClusterNetworkPolicy" (network-policy-api API overview). A workload
@@ -372,6 +362,29 @@ impl Engine {
             .peekable();
         isolating.peek()?;
         let isolating: Vec<_> = isolating.collect();
+        // "Traffic to and from the node where a Pod is running is always allowed" (kubernetes.io
+        // NetworkPolicy docs): isolation never cuts a pod off its own node, in either direction.
+        // It is NetworkPolicy's rule, so the admin tiers decide before it and, when no
+        // NetworkPolicy isolates the pod, the baseline tier after it.
+        if let Some(node) = self.own_node(subject, ctx.remote) {
+            trace.step(|| {
+                let names: Vec<String> = isolating.iter().map(|p| p.id.to_string()).collect();
+                let (other, way) = match ctx.direction {
+                    Direction::Egress => (ctx.flow.dst, "to"),
+                    Direction::Ingress => (ctx.flow.src, "from"),
+                };
+                let text = format!(
+                    "{} is on {}'s own node {}: NetworkPolicy always allows traffic {way} the node where a pod runs, whatever isolates the pod for {} ({})",
+                    self.describe(other),
+                    self.cluster.pod(subject).key(),
+                    self.cluster.nodes[node as usize].name,
+                    ctx.direction.as_str(),
+                    names.join(", ")
+                );
+                note(TierName::NetworkPolicy, text)
+            });
+            return Some(allowed(Decider::ResidentNode));
+        }
         for policy in &isolating {
             let rules = policy.rules(ctx.direction).unwrap_or_default();
             let allowing = rules.iter().find(|rule| {

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use crate::cluster::{NodeId, PodId};
 use crate::engine::Engine;
+use crate::eval::Endpoint;
 use crate::model::{AdminPeer, NetPeer, NetworkPolicy, Pod, PortMatch, Protocol};
 
 /// The other end of a flow as peers see it.
@@ -25,6 +26,38 @@ pub(crate) enum PeerMatch {
 }
 
 impl Engine {
+    /// The node an endpoint stands on when it is not a pod on the pod network: a host-network
+    /// pod's node, or the node an address belongs to. `nodes` peers see this node, and the
+    /// own-node rule compares it with the subject's: a flow with such an end can get different
+    /// answers for pods of one identity on different nodes.
+    pub(crate) fn node_of(&self, endpoint: Endpoint) -> Option<NodeId> {
+        self.remote(endpoint).node
+    }
+
+    /// Whether `node_of` finds a node for this endpoint, without building the remote (and
+    /// without reading the pod): the verdict cache asks it on every lookup.
+    pub(crate) fn on_node(&self, endpoint: Endpoint) -> bool {
+        let on_node = match endpoint {
+            Endpoint::Pod(id) => {
+                self.identities()[self.identity_of(id) as usize].host_network
+                    && self.cluster.pod_node[id as usize].is_some()
+            }
+            Endpoint::Address(ip) => {
+                self.cluster.node_by_ip(&ip).is_some() && self.cluster.pod_by_ip(&ip).is_none()
+            }
+        };
+        debug_assert_eq!(on_node, self.node_of(endpoint).is_some());
+        on_node
+    }
+
+    /// The subject's node, when the other end of the flow is on it (one of the node's addresses,
+    /// or a host-network pod there). The one place that decides "the pod's own node".
+    pub(crate) fn own_node(&self, subject: PodId, remote: &Remote) -> Option<NodeId> {
+        remote
+            .node
+            .filter(|node| self.cluster.pod_node[subject as usize] == Some(*node))
+    }
+
     pub(crate) fn admin_peer_matches(&self, peer: &AdminPeer, remote: &Remote) -> PeerMatch {
         let yes = |b: bool| if b { PeerMatch::Yes } else { PeerMatch::No };
         match peer {

@@ -44,7 +44,7 @@ impl fmt::Display for Walkthrough {
 fn decider(decider: Decider) -> &'static str {
     match decider {
         Decider::NotSelectable => "no policy applies",
-        Decider::ResidentNode => "own node",
+        Decider::ResidentNode => "NetworkPolicy, own node",
         Decider::Admin => "admin tier",
         Decider::NetworkPolicy => "NetworkPolicy",
         Decider::Baseline => "baseline tier",

@@ -22,7 +22,8 @@ pub enum Decider {
     /// The endpoint is not a pod that policies select (outside the cluster, a node, a
     /// host-network pod): nothing is enforced in this direction.
     NotSelectable,
-    /// Traffic from a pod's own node is always allowed in (kubelet probes).
+    /// The other end is the pod's own node (an address of it, or a host-network pod on it):
+    /// NetworkPolicy isolation never applies to that traffic, in either direction.
     ResidentNode,
     Admin,
     NetworkPolicy,

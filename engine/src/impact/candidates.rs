@@ -1,13 +1,12 @@
 //! Which pairs of endpoints a change can affect, and on which ports.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-use super::cells::{CellId, Cells, Pair, Remote};
+use super::cells::{Cells, Pair, Remote};
 use super::report::PolicyChange;
 use crate::engine::{Engine, Policy};
-use crate::eval::Endpoint;
-use crate::model::{AdminPeer, Direction, NetPeer, PortMatch};
+use crate::eval::matching::PeerMatch;
+use crate::model::{AdminPeer, Direction, PortMatch};
 
 /// The ports on which a pair's verdict may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,25 +54,18 @@ pub(super) fn collect(
     let mut candidates = Candidates {
         pairs: BTreeMap::new(),
     };
-    let all_cells: Vec<Remote> = (0..cells.len() as CellId).map(Remote::Cell).collect();
+    let remotes = cells.remotes();
     for change in changes {
         for (engine, in_after) in [(before, false), (after, true)] {
             if let Some(policy) = engine.policy(&change.policy) {
-                policy_pairs(
-                    engine,
-                    in_after,
-                    cells,
-                    &policy,
-                    &all_cells,
-                    &mut candidates,
-                );
+                policy_pairs(engine, in_after, cells, &policy, &remotes, &mut candidates);
             }
         }
     }
     for (id, cell) in cells.cells.iter().enumerate() {
         if cell.dirty {
-            let me = Remote::Cell(id as CellId);
-            for other in &all_cells {
+            let me = Remote::Cell(id as u32);
+            for other in &remotes {
                 candidates.add(
                     Pair {
                         src: me,
@@ -99,7 +91,7 @@ fn policy_pairs(
     in_after: bool,
     cells: &Cells,
     policy: &Policy,
-    all_cells: &[Remote],
+    remotes: &[Remote],
     candidates: &mut Candidates,
 ) {
     let subjects: Vec<Remote> = subject_identities(engine, policy)
@@ -129,27 +121,17 @@ fn policy_pairs(
         match policy {
             Policy::Admin(p) => {
                 for rule in p.rules(direction) {
-                    let remotes = admin_remotes(engine, in_after, cells, &rule.peers, all_cells);
-                    for remote in remotes {
+                    for remote in admin_remotes(engine, in_after, cells, &rule.peers, remotes) {
                         add(remote, rule.ports.as_deref());
                     }
                 }
             }
-            // Isolation changes every flow of the subjects in that direction.
+            // Isolation changes every flow of the subjects in that direction, addresses
+            // included.
             Policy::Network(p) => {
-                let Some(rules) = p.rules(direction) else {
-                    continue;
-                };
-                for remote in all_cells {
-                    add(*remote, None);
-                }
-                for rule in rules {
-                    for peer in rule.peers.iter().flatten() {
-                        if let NetPeer::IpBlock(block) = peer {
-                            for ip in representative_addresses(engine, &block.cidr) {
-                                add(Remote::Address(ip), None);
-                            }
-                        }
+                if p.rules(direction).is_some() {
+                    for remote in remotes {
+                        add(*remote, None);
                     }
                 }
             }
@@ -172,63 +154,25 @@ fn subject_identities(engine: &Engine, policy: &Policy) -> Vec<u32> {
     }
 }
 
-/// Cells and addresses that some peer of a rule can match.
+/// Cells and address classes that some peer of a rule can match: what a peer sees of one
+/// member it sees of all (cells group host-network pods by their node's labels, address classes
+/// group node addresses by their node's labels and CIDRs).
 fn admin_remotes(
     engine: &Engine,
     in_after: bool,
     cells: &Cells,
     peers: &[AdminPeer],
-    all_cells: &[Remote],
+    remotes: &[Remote],
 ) -> Vec<Remote> {
-    let mut remotes = Vec::new();
-    for peer in peers {
-        match peer {
-            AdminPeer::Namespaces(_) | AdminPeer::Pods { .. } | AdminPeer::Networks(_) => {
-                for remote in all_cells {
-                    let Remote::Cell(cell) = remote else { continue };
-                    let cell = &cells.cells[*cell as usize];
-                    let pod = if in_after {
-                        cell.members[0].1
-                    } else {
-                        cell.members[0].0
-                    };
-                    let view = engine.remote(Endpoint::Pod(pod));
-                    if engine.admin_peer_matches(peer, &view)
-                        == crate::eval::matching::PeerMatch::Yes
-                    {
-                        remotes.push(*remote);
-                    }
-                }
-                if let AdminPeer::Networks(blocks) = peer {
-                    for block in blocks {
-                        remotes.extend(
-                            representative_addresses(engine, &block.cidr)
-                                .into_iter()
-                                .map(Remote::Address),
-                        );
-                    }
-                }
-            }
-            AdminPeer::Nodes(selector) => {
-                for node in &engine.cluster.nodes {
-                    if selector.matches(&node.labels) {
-                        remotes.extend(node.addresses.first().copied().map(Remote::Address));
-                    }
-                }
-            }
-            AdminPeer::DomainNames(_) => {}
-        }
-    }
-    remotes.sort();
-    remotes.dedup();
     remotes
-}
-
-/// An address inside a CIDR that is no pod's, standing for the rest of the range.
-fn representative_addresses(engine: &Engine, cidr: &ipnet::IpNet) -> Vec<IpAddr> {
-    cidr.hosts()
-        .take(64)
-        .find(|ip| engine.cluster.pod_by_ip(ip).is_none())
-        .into_iter()
+        .iter()
+        .copied()
+        .filter(|remote| {
+            let (before, after) = cells.endpoints(*remote, 0);
+            let view = engine.remote(if in_after { after } else { before });
+            peers
+                .iter()
+                .any(|peer| engine.admin_peer_matches(peer, &view) == PeerMatch::Yes)
+        })
         .collect()
 }

@@ -1,5 +1,6 @@
 //! Port classes: the intervals of ports between the boundaries that the policies of a pair
-//! mention. Every port inside a class gets the same verdict, so one evaluation covers it.
+//! mention, per protocol with ports, and ICMP (portless) as a class of its own. Every port inside
+//! a class gets the same verdict, so one evaluation covers it.
 
 use rustc_hash::FxHashMap;
 
@@ -90,6 +91,14 @@ impl<'a> PortClasses<'a> {
                 }
             }
         }
+        // ICMP has no port: only rules without ports match it, so only they can change it.
+        if footprint.all_ports {
+            classes.push(PortClass {
+                protocol: Protocol::Icmp,
+                start: 0,
+                end: 0,
+            });
+        }
         classes
     }
 
@@ -113,7 +122,7 @@ impl<'a> PortClasses<'a> {
                 }
                 ports
             }
-            Remote::Address(_) => Vec::new(),
+            Remote::Addresses(_) => Vec::new(),
         }
     }
 

@@ -2,10 +2,13 @@
 //! and port class, with pod-pair counts.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::cells::{Cells, Pair, Remote};
+use super::cells::{Cells, Pair, Remote, Unit};
+use super::nodes::{self, Relation, Tally};
 use super::ports::PortClass;
 use crate::engine::{Engine, Policy};
 use crate::eval::Flow;
@@ -105,22 +108,27 @@ fn same(a: &Policy, b: &Policy) -> bool {
     }
 }
 
-/// Members of one end of a pair, counted per workload label.
-type Side = std::rc::Rc<Vec<(std::rc::Rc<str>, u64)>>;
+type Label = Rc<str>;
 
-type GroupKey = (std::rc::Rc<str>, std::rc::Rc<str>, Protocol, u16, u16);
+/// Pairs per (source label, destination label).
+type Counts = Rc<Vec<(Label, Label, u64)>>;
+
+type GroupKey = (Label, Label, Protocol, u16, u16);
 
 pub(super) struct Builder<'a> {
     cells: &'a Cells,
-    /// Members of each cell (or an address) grouped by workload, computed once.
-    sides: rustc_hash::FxHashMap<Remote, Side>,
+    after: &'a Engine,
+    /// Members of each cell (or address class) counted by workload (and node), computed once.
+    tallies: FxHashMap<(Remote, bool), Rc<Tally<Label>>>,
+    /// Pairs per label pair of each evaluated unit, computed once.
+    counts: FxHashMap<(Pair, Relation), Counts>,
     impact: Impact,
     denied: BTreeMap<GroupKey, ImpactGroup>,
     allowed: BTreeMap<GroupKey, ImpactGroup>,
 }
 
 impl<'a> Builder<'a> {
-    pub fn new(cells: &'a Cells, changes: Vec<PolicyChange>) -> Self {
+    pub fn new(cells: &'a Cells, after: &'a Engine, changes: Vec<PolicyChange>) -> Self {
         let impact = Impact {
             changed_policies: changes,
             complete: true,
@@ -130,102 +138,129 @@ impl<'a> Builder<'a> {
         };
         Self {
             cells,
-            sides: Default::default(),
+            after,
+            tallies: FxHashMap::default(),
+            counts: FxHashMap::default(),
             impact,
             denied: BTreeMap::new(),
             allowed: BTreeMap::new(),
         }
     }
 
-    pub fn cut_short(&mut self) {
-        self.impact.complete = false;
-    }
-
-    pub fn evaluated(&mut self) {
-        self.impact.evaluations += 1;
-    }
-
-    /// Adds every member pair of a changed cell pair, grouped by workload.
-    pub fn record(
-        &mut self,
-        pair: &Pair,
-        class: PortClass,
-        now_allowed: bool,
-        example: &Flow,
-        after: &Engine,
-    ) {
-        let (sources, destinations) = (self.side(pair.src, after), self.side(pair.dst, after));
-        let same_cell = pair.src == pair.dst;
-        let (example_from, example_to) = (after.describe(example.src), after.describe(example.dst));
-        for (from, from_count) in sources.iter() {
-            for (to, to_count) in destinations.iter() {
-                // Within one cell, a pod's pairs with itself are not part of this flow set.
-                let count = from_count * to_count
-                    - if same_cell && from == to {
-                        *from_count
-                    } else {
-                        0
-                    };
-                if count == 0 {
-                    continue;
-                }
-                let key = (
-                    from.clone(),
-                    to.clone(),
-                    class.protocol,
-                    class.start,
-                    class.end,
-                );
-                let groups = if now_allowed {
-                    &mut self.allowed
-                } else {
-                    &mut self.denied
-                };
-                let group = groups.entry(key).or_insert_with(|| ImpactGroup {
-                    from: from.to_string(),
-                    to: to.to_string(),
-                    protocol: class.protocol,
-                    port_start: class.start,
-                    port_end: class.end,
-                    count: 0,
-                    example_from: example_from.clone(),
-                    example_to: example_to.clone(),
-                });
-                group.count += count;
-                if now_allowed {
-                    self.impact.newly_allowed_count += count;
-                } else {
-                    self.impact.newly_denied_count += count;
-                }
+    /// The workload label (or address class label) of every member of a remote.
+    fn labels(&self, remote: Remote) -> Vec<Label> {
+        match remote {
+            Remote::Cell(c) => {
+                let mut interned: FxHashMap<String, Label> = FxHashMap::default();
+                self.cells.cells[c as usize]
+                    .members
+                    .iter()
+                    .map(|(_, pod)| {
+                        let name = self.after.cluster.workload_name(*pod);
+                        interned
+                            .entry(name)
+                            .or_insert_with_key(|k| Rc::from(k.as_str()))
+                            .clone()
+                    })
+                    .collect()
+            }
+            Remote::Addresses(a) => {
+                let class = &self.cells.addresses[a as usize];
+                vec![class.label.clone(); class.members.len()]
             }
         }
     }
 
-    fn side(
-        &mut self,
-        remote: Remote,
-        after: &Engine,
-    ) -> std::rc::Rc<Vec<(std::rc::Rc<str>, u64)>> {
-        let cells = self.cells;
-        self.sides
-            .entry(remote)
-            .or_insert_with(|| {
-                let groups = match remote {
-                    Remote::Cell(c) => {
-                        let mut groups: BTreeMap<String, u64> = BTreeMap::new();
-                        for (_, pod) in &cells.cells[c as usize].members {
-                            *groups.entry(after.cluster.workload_name(*pod)).or_default() += 1;
-                        }
-                        groups
-                            .into_iter()
-                            .map(|(k, v)| (std::rc::Rc::from(k), v))
-                            .collect()
+    /// A remote's members counted by label, and by label and node when `by_node`.
+    fn tally(&mut self, remote: Remote, by_node: bool) -> Rc<Tally<Label>> {
+        if let Some(tally) = self.tallies.get(&(remote, by_node)) {
+            return tally.clone();
+        }
+        let labels = self.labels(remote);
+        let members = labels
+            .into_iter()
+            .enumerate()
+            .map(|(i, label)| (label, self.cells.place(remote, i)));
+        let tally = Rc::new(Tally::new(members, by_node));
+        self.tallies.insert((remote, by_node), tally.clone());
+        tally
+    }
+
+    /// Pairs per label pair that a unit of `pair` stands for.
+    fn counts(&mut self, pair: &Pair, relation: Relation) -> Counts {
+        if let Some(counts) = self.counts.get(&(*pair, relation)) {
+            return counts.clone();
+        }
+        let by_node = relation.is_some();
+        let (sources, destinations) =
+            (self.tally(pair.src, by_node), self.tally(pair.dst, by_node));
+        let counts = match relation {
+            None => {
+                let same_cell = pair.src == pair.dst;
+                let mut out = Vec::new();
+                for (from, from_count) in &sources.total {
+                    for (to, to_count) in &destinations.total {
+                        // Within one cell, a pod's pairs with itself are not part of this set.
+                        let own = if same_cell && from == to {
+                            *from_count
+                        } else {
+                            0
+                        };
+                        out.push((from.clone(), to.clone(), from_count * to_count - own));
                     }
-                    Remote::Address(ip) => vec![(std::rc::Rc::from(ip.to_string()), 1)],
-                };
-                std::rc::Rc::new(groups)
-            })
-            .clone()
+                }
+                out
+            }
+            Some(relation) => nodes::split_counts(&sources, &destinations, relation),
+        };
+        let counts: Counts = Rc::new(counts.into_iter().filter(|c| c.2 > 0).collect());
+        self.counts.insert((*pair, relation), counts.clone());
+        counts
+    }
+
+    pub fn cut_short(&mut self) {
+        self.impact.complete = false;
+    }
+
+    /// Adds the member pairs of a changed unit, grouped by workload.
+    pub fn record(
+        &mut self,
+        pair: &Pair,
+        relation: Relation,
+        class: PortClass,
+        now_allowed: bool,
+        example: &Flow,
+    ) {
+        let counts = self.counts(pair, relation);
+        let (example_from, example_to) = (
+            self.after.describe(example.src),
+            self.after.describe(example.dst),
+        );
+        for (from, to, count) in counts.iter() {
+            let key = (
+                from.clone(),
+                to.clone(),
+                class.protocol,
+                class.start,
+                class.end,
+            );
+            let groups = if now_allowed {
+                &mut self.allowed
+            } else {
+                &mut self.denied
+            };
+            let group = groups.entry(key).or_insert_with(|| ImpactGroup {
+                from: from.to_string(),
+                to: to.to_string(),
+                protocol: class.protocol,
+                port_start: class.start,
+                port_end: class.end,
+                count: 0,
+                example_from: example_from.clone(),
+                example_to: example_to.clone(),
+            });
+            group.count += count;
+        }
     }
 
     pub fn finish(mut self, max_groups: Option<usize>) -> Impact {
@@ -252,6 +287,16 @@ impl<'a> Builder<'a> {
         self.impact.newly_denied = denied;
         self.impact.newly_allowed = allowed;
         self.impact
+    }
+}
+
+impl super::Sink for Builder<'_> {
+    fn evaluated(&mut self) {
+        self.impact.evaluations += 1;
+    }
+
+    fn changed(&mut self, pair: &Pair, unit: &Unit, class: PortClass, now: bool, example: &Flow) {
+        self.record(pair, unit.relation, class, now, example);
     }
 }
 

@@ -28,7 +28,7 @@ pub(super) fn check(engine: &Engine, out: &mut Findings) {
                     &policy.id,
                     Some(format!("spec.{d}")),
                     format!(
-                        "isolates the pods podSelector {} selects for {d} and has no {d} rules{defaulted}: all their {d} is denied unless another NetworkPolicy or an admin rule allows it",
+                        "isolates the pods podSelector {} selects for {d} and has no {d} rules{defaulted}: all their {d} is denied (traffic with their own node excepted) unless another NetworkPolicy or an admin rule allows it",
                         policy.pod_selector
                     ),
                 );

@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 
 use super::{Check, Findings, Severity, rule_name};
-use crate::cluster::PodId;
-use crate::engine::{Engine, IdentityId};
+use rustc_hash::FxHashSet;
+
+use crate::cluster::{NodeId, PodId};
+use crate::engine::{Engine, Identity, IdentityId};
 use crate::eval::{Decider, Endpoint, Flow};
 use crate::model::{Direction, PolicyRef, Protocol};
 
@@ -53,10 +55,17 @@ pub(super) fn check(engine: &Engine, out: &mut Findings) {
     if dns_identities.is_empty() {
         return;
     }
-    let targets: Vec<PodId> = dns_identities
+    // One target per identity, and per node for DNS pods on the host network: egress to those
+    // depends on whether they run on the source pod's own node.
+    let mut seen = FxHashSet::default();
+    let targets: Vec<PodId> = dns_pods
         .iter()
-        .map(|id| engine.identities()[*id as usize].representative)
+        .copied()
+        .filter(|p| seen.insert((engine.identity_of(*p), engine.node_of(Endpoint::Pod(*p)))))
         .collect();
+    let by_node = targets
+        .iter()
+        .any(|t| engine.node_of(Endpoint::Pod(*t)).is_some());
 
     let mut groups: BTreeMap<Blame, Group> = BTreeMap::new();
     for (id, identity) in engine.identities().iter().enumerate() {
@@ -72,46 +81,47 @@ pub(super) fn check(engine: &Engine, out: &mut Findings) {
         {
             continue;
         }
-        let src = identity.representative;
-        for (p, protocol) in [Protocol::Udp, Protocol::Tcp].into_iter().enumerate() {
-            let mut denial = None;
-            let reachable = targets.iter().any(|dst| {
-                let flow = Flow {
-                    src: Endpoint::Pod(src),
-                    dst: Endpoint::Pod(*dst),
-                    protocol,
-                    port: 53,
+        for (src, members) in sources(engine, identity, by_node) {
+            for (p, protocol) in [Protocol::Udp, Protocol::Tcp].into_iter().enumerate() {
+                let mut denial = None;
+                let reachable = targets.iter().any(|dst| {
+                    let flow = Flow {
+                        src: Endpoint::Pod(src),
+                        dst: Endpoint::Pod(*dst),
+                        protocol,
+                        port: 53,
+                    };
+                    let decision = engine.direction(Direction::Egress, &flow, &mut ());
+                    if !decision.allowed && denial.is_none() {
+                        denial = Some((decision, *dst));
+                    }
+                    decision.allowed
+                });
+                let Some((decision, dst)) = denial.filter(|_| !reachable) else {
+                    continue;
                 };
-                let decision = engine.direction(Direction::Egress, &flow, &mut ());
-                if !decision.allowed && denial.is_none() {
-                    denial = Some((decision, *dst));
-                }
-                decision.allowed
-            });
-            let Some((decision, dst)) = denial.filter(|_| !reachable) else {
-                continue;
-            };
-            let blame = match (decision.decider, decision.admin_rule) {
-                (Decider::Admin | Decider::Baseline, Some((slot, rule))) => {
-                    let policy = engine.admin_policy(slot);
-                    let rule = &policy.egress[rule as usize];
-                    Blame::Admin(policy.id.clone(), rule.index, rule.name.clone())
-                }
-                _ => {
-                    let mut refs: Vec<PolicyRef> = applied
-                        .netpols
-                        .iter()
-                        .map(|s| engine.network_policy(*s))
-                        .filter(|np| np.egress.is_some())
-                        .map(|np| np.id.clone())
-                        .collect();
-                    refs.sort();
-                    Blame::Isolated(refs)
-                }
-            };
-            let group = groups.entry(blame).or_default();
-            group.pods[p] += identity.members.len();
-            group.example.get_or_insert((src, dst));
+                let blame = match (decision.decider, decision.admin_rule) {
+                    (Decider::Admin | Decider::Baseline, Some((slot, rule))) => {
+                        let policy = engine.admin_policy(slot);
+                        let rule = &policy.egress[rule as usize];
+                        Blame::Admin(policy.id.clone(), rule.index, rule.name.clone())
+                    }
+                    _ => {
+                        let mut refs: Vec<PolicyRef> = applied
+                            .netpols
+                            .iter()
+                            .map(|s| engine.network_policy(*s))
+                            .filter(|np| np.egress.is_some())
+                            .map(|np| np.id.clone())
+                            .collect();
+                        refs.sort();
+                        Blame::Isolated(refs)
+                    }
+                };
+                let group = groups.entry(blame).or_default();
+                group.pods[p] += members;
+                group.example.get_or_insert((src, dst));
+            }
         }
     }
 
@@ -162,4 +172,20 @@ pub(super) fn check(engine: &Engine, out: &mut Findings) {
             ),
         );
     }
+}
+
+/// The pods of an identity to try, each with the number of members it stands for: the
+/// representative for all, or one member per node when some DNS pod is on the host network.
+fn sources(engine: &Engine, identity: &Identity, by_node: bool) -> Vec<(PodId, usize)> {
+    if !by_node {
+        return vec![(identity.representative, identity.members.len())];
+    }
+    let mut per_node: BTreeMap<Option<NodeId>, (PodId, usize)> = BTreeMap::new();
+    for member in &identity.members {
+        per_node
+            .entry(engine.cluster.pod_node[*member as usize])
+            .or_insert((*member, 0))
+            .1 += 1;
+    }
+    per_node.into_values().collect()
 }

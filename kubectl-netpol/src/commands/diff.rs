@@ -117,7 +117,9 @@ fn render(result: &Impact, style: Style) -> String {
             false,
         ),
     ] {
-        let heading = format!("{title}: {count} (pod pairs, counted once per port range below)");
+        let heading = format!(
+            "{title}: {count} (pairs of pods or addresses, counted once per port range below)"
+        );
         out.push_str(&format!(
             "\n{}\n",
             if paint && count > 0 {
@@ -149,7 +151,10 @@ fn rows(groups: &[ImpactGroup]) -> Vec<Vec<String>> {
     groups
         .iter()
         .map(|g| {
-            let ports = if g.port_start == g.port_end {
+            // ICMP has no port.
+            let ports = if !g.protocol.has_ports() {
+                g.protocol.to_string()
+            } else if g.port_start == g.port_end {
                 format!("{}/{}", g.protocol, g.port_start)
             } else if (g.port_start, g.port_end) == (1, 65535) {
                 format!("{}/*", g.protocol)
