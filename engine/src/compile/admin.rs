@@ -23,8 +23,7 @@ use crate::compile::rules::{
 };
 use crate::compile::{CompileError, Problems};
 use crate::model::{
-    Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, PolicyKind, PolicyRef, PortMatch,
-    Subject,
+    Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, PolicyKind, PolicyRef, PortMatch, Subject,
 };
 
 /// One peer of any of the three APIs, before conversion.
@@ -349,8 +348,22 @@ fn finish(
         }
     }
     let (max, accepting) = (rules.max, rules.accepting);
-    let ingress = compile_rules(&mut problems, "spec.ingress", "from", rules.ingress, max, accepting);
-    let egress = compile_rules(&mut problems, "spec.egress", "to", rules.egress, max, accepting);
+    let ingress = compile_rules(
+        &mut problems,
+        "spec.ingress",
+        "from",
+        rules.ingress,
+        max,
+        accepting,
+    );
+    let egress = compile_rules(
+        &mut problems,
+        "spec.egress",
+        "to",
+        rules.egress,
+        max,
+        accepting,
+    );
     problems.finish(AdminPolicy {
         id,
         tier,

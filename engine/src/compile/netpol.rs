@@ -210,7 +210,11 @@ fn port(problems: &mut Problems, path: &str, raw: &net::NetworkPolicyPort) -> Op
     match (&raw.port, raw.end_port) {
         (None, None) => Some(PortMatch::AllPorts { protocol }),
         (None, Some(_)) => {
-            problems.push(&INVALID_END_PORT, format!("{path}.endPort"), "endPort needs port");
+            problems.push(
+                &INVALID_END_PORT,
+                format!("{path}.endPort"),
+                "endPort needs port",
+            );
             None
         }
         (Some(IntOrString::String(name)), end) => {

@@ -50,7 +50,10 @@ pub(super) fn peer(problems: &mut Problems, path: &str, raw: &RawPeer) -> Option
             .enumerate()
             .filter_map(|(i, c)| {
                 let parsed = if c.0.chars().count() > MAX_CIDR_CHARS {
-                    Err(format!("{:?} is longer than {MAX_CIDR_CHARS} characters", c.0))
+                    Err(format!(
+                        "{:?} is longer than {MAX_CIDR_CHARS} characters",
+                        c.0
+                    ))
                 } else {
                     parse_cidr(&c.0)
                 };

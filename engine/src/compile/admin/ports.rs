@@ -3,7 +3,9 @@
 
 use crate::api::v1alpha1::AdminNetworkPolicyPort;
 use crate::api::v1alpha2::ClusterNetworkPolicyProtocol;
-use crate::compile::rules::{EXACTLY_ONE_FIELD, INVALID_PORT, INVALID_PROTOCOL, PORT_RANGE_INVERTED};
+use crate::compile::rules::{
+    EXACTLY_ONE_FIELD, INVALID_PORT, INVALID_PROTOCOL, PORT_RANGE_INVERTED,
+};
 use crate::compile::{Problems, port_number};
 use crate::model::{PortMatch, Protocol};
 
@@ -114,7 +116,11 @@ pub(super) fn cnp_protocols(
                 false,
             ),
             _ => {
-                problems.push(&EXACTLY_ONE_FIELD, path, "exactly one of number or range must be set");
+                problems.push(
+                    &EXACTLY_ONE_FIELD,
+                    path,
+                    "exactly one of number or range must be set",
+                );
                 None
             }
         }
@@ -170,4 +176,3 @@ fn protocol(problems: &mut Problems, path: &str, text: &str) -> Option<Protocol>
         }
     }
 }
-
