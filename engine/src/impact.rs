@@ -5,12 +5,14 @@
 
 mod candidates;
 mod cells;
+mod changes;
 mod ports;
 mod report;
 
 use std::time::Instant;
 
-pub use report::{Impact, ImpactGroup, PolicyChange, PolicyChangeKind};
+pub use changes::{PolicyChange, PolicyChangeKind};
+pub use report::{Impact, ImpactGroup};
 
 use crate::engine::Engine;
 
@@ -25,7 +27,7 @@ pub struct ImpactOptions {
 
 /// Computes what changes from `before` to `after`.
 pub fn impact(before: &Engine, after: &Engine, options: &ImpactOptions) -> Impact {
-    let changes = report::policy_changes(before, after);
+    let changes = changes::policy_changes(before, after);
     let cells = cells::Cells::new(before, after);
     let candidates = candidates::collect(before, after, &cells, &changes);
     let mut report = report::Builder::new(&cells, changes);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::cells::{CellId, Cells, Pair, Remote};
-use super::report::PolicyChange;
+use super::changes::PolicyChange;
 use crate::engine::{Engine, Policy};
 use crate::eval::Endpoint;
 use crate::model::{AdminPeer, Direction, NetPeer, PortMatch};
