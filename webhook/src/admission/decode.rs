@@ -26,7 +26,8 @@ pub fn served_kind(gvk: &GroupVersionKind) -> Option<PolicyKind> {
 
 /// The object of a CREATE or UPDATE, decoded once, straight from the review into the typed API
 /// (its metadata is typed already; the spec is read in place), with the reader's field paths.
-/// The request's kind and namespace stand: the object's own are optional in a review.
+/// The request's kind decides the type (the object's apiVersion and kind are optional in a
+/// review); the request's namespace and name fill in what the object's metadata leaves out.
 pub fn object(
     request: &AdmissionRequest<DynamicObject>,
     kind: PolicyKind,
