@@ -4,12 +4,14 @@
 mod cache;
 mod decide;
 mod flow;
+mod flow_spec;
 pub(crate) mod matching;
 mod render;
 mod walkthrough;
 
 pub use cache::VerdictCache;
 pub use flow::{Endpoint, EndpointSpec, Flow, ResolveError};
+pub use flow_spec::{FlowSpec, PortSpec};
 pub use walkthrough::{
     Decider, Decision, DirectionDecision, RuleRef, Step, StepResult, TierName, Verdict, Walkthrough,
 };

@@ -7,6 +7,7 @@
 mod addresses;
 mod candidates;
 mod cells;
+mod changes;
 mod nodes;
 mod ports;
 mod report;
@@ -15,7 +16,8 @@ mod tests;
 
 use std::time::Instant;
 
-pub use report::{Impact, ImpactGroup, PolicyChange, PolicyChangeKind};
+pub use changes::{PolicyChange, PolicyChangeKind};
+pub use report::{Impact, ImpactGroup};
 
 use crate::engine::Engine;
 use crate::eval::Flow;
@@ -33,7 +35,7 @@ pub struct ImpactOptions {
 
 /// Computes what changes from `before` to `after`.
 pub fn impact(before: &Engine, after: &Engine, options: &ImpactOptions) -> Impact {
-    let changes = report::policy_changes(before, after);
+    let changes = changes::policy_changes(before, after);
     let cells = Cells::new(before, after);
     let mut report = report::Builder::new(&cells, after, changes.clone());
     if !evaluate(

@@ -19,7 +19,7 @@ pub mod synthetic;
 
 pub use cluster::Cluster;
 pub use engine::{Build, Engine, Policy};
-pub use eval::{Decision, Endpoint, EndpointSpec, Flow, Verdict, VerdictCache};
+pub use eval::{Decision, Endpoint, EndpointSpec, Flow, FlowSpec, PortSpec, Verdict, VerdictCache};
 pub use load::{Loaded, read_str};
 pub use model::Protocol;
 pub use state::State;

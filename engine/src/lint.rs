@@ -1,21 +1,19 @@
-//! Lint: policies that compile but probably do not do what their author meant (equal priorities
-//! with conflicting actions, rules that can never match, selectors that select nothing, DNS cut
-//! off), and mistakes in the raw objects that keep a policy from compiling at all, which the
-//! engine never sees. Checks work on identities (pods no policy can tell apart) and on indexes
-//! built once, never on per-pod loops inside per-policy loops, so a large cluster lints in
-//! seconds.
+//! Lint: policies that are valid but probably do not do what their author meant (equal
+//! priorities with conflicting actions, rules that can never match, selectors that select
+//! nothing, DNS cut off). Whether a policy is valid is compilation's to say, under the ids of
+//! [`crate::compile::RULES`]; [`report`] puts both in one list. Checks work on identities (pods
+//! no policy can tell apart) and on indexes built once, never on per-pod loops inside
+//! per-policy loops, so a large cluster lints in seconds.
 
 mod blocks;
 mod cidrs;
 mod cover;
 mod dns;
-mod domains;
 mod index;
 mod objects;
 mod ports;
 mod priority;
 mod probe;
-mod raw;
 mod selection;
 mod shadow;
 
@@ -23,7 +21,8 @@ use serde::Serialize;
 
 pub use priority::{ClashFlow, PriorityClash, SHARED_SAMPLE, conflicts_for, conflicts_with};
 
-use crate::engine::Engine;
+use crate::compile::CompileError;
+use crate::engine::{Build, Engine};
 use crate::model::{Direction, PolicyKind};
 use crate::state::State;
 
@@ -55,7 +54,8 @@ impl std::fmt::Display for Severity {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     pub severity: Severity,
-    /// A stable kebab-case id, one of [`CHECKS`].
+    /// A stable kebab-case id, one of [`CHECKS`] or, for an invalid field, of
+    /// [`crate::compile::RULES`].
     pub check: &'static str,
     /// `Kind namespace/name` or `Kind name`.
     pub object: String,
@@ -81,28 +81,22 @@ pub const CHECKS: &[Check] = &[
     shadow::SHADOWED_BY_PRIORITY,
     selection::SELECTS_NOTHING,
     ports::NAMED_PORT_UNRESOLVED,
-    ports::PORT_RANGE_INVERTED,
-    cidrs::EXCEPT_OUTSIDE_CIDR,
     cidrs::DUPLICATE_CIDR,
     cidrs::NETWORKS_CAPTURE_PODS,
     dns::EGRESS_BLOCKS_DNS,
     blocks::BLOCKS_ALL,
-    objects::BANP_NAME,
-    domains::DOMAIN_NAMES_NOT_ACCEPT,
     objects::DUPLICATE_OBJECT,
     objects::MIXED_ADMIN_APIS,
 ];
 
-/// Lints the raw objects of `state` and the compiled policies of `engine` (built from the same
-/// state). Findings are sorted by severity (errors first), object, check, field and message.
+/// Lints the objects of `state` and the compiled policies of `engine` (built from the same
+/// state): only valid policies, so nothing here repeats a compile error. Findings are sorted by
+/// severity (errors first), object, check, field and message.
 pub fn lint(state: &State, engine: &Engine) -> Vec<Finding> {
     let index = index::Index::new(engine);
-    let raw = raw::policies(state);
     let mut out = Findings::default();
     objects::check(state, &mut out);
-    domains::check(&raw, &mut out);
-    ports::check_ranges(&raw, &mut out);
-    cidrs::check_raw(&raw, &mut out);
+    cidrs::check_duplicates(engine, &mut out);
     cidrs::check_networks(engine, &mut out);
     selection::check(&index, &mut out);
     ports::check_named(&index, &mut out);
@@ -110,13 +104,36 @@ pub fn lint(state: &State, engine: &Engine) -> Vec<Finding> {
     priority::check(&index, &mut out);
     blocks::check(engine, &mut out);
     dns::check(engine, &mut out);
-    let mut findings = out.0;
+    sorted(out.0)
+}
+
+/// Everything wrong with an input: the compile errors of `build` (each invalid field, under its
+/// rule's id, with severity error) and the lint findings about the policies that compiled.
+pub fn report(state: &State, build: &Build) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = build.errors.iter().map(Finding::from).collect();
+    findings.extend(lint(state, &build.engine));
+    sorted(findings)
+}
+
+fn sorted(mut findings: Vec<Finding>) -> Vec<Finding> {
     findings.sort_by(|a, b| {
         (a.severity, &a.object, a.check, &a.field, &a.message)
             .cmp(&(b.severity, &b.object, b.check, &b.field, &b.message))
     });
     findings.dedup();
     findings
+}
+
+impl From<&CompileError> for Finding {
+    fn from(error: &CompileError) -> Self {
+        Self {
+            severity: Severity::Error,
+            check: error.check,
+            object: error.object.clone(),
+            field: Some(error.field.clone()),
+            message: error.message.clone(),
+        }
+    }
 }
 
 #[derive(Default)]

@@ -5,7 +5,7 @@
 pub(crate) mod object;
 mod origin;
 
-pub use object::{Object, ObjectKind, Workload, WorkloadKind};
+pub use object::{Object, ObjectKind, Workload, WorkloadKind, policy_from_json};
 pub use origin::Origin;
 
 use serde::{Deserialize, Serialize};

@@ -26,19 +26,32 @@ pub enum Requirement {
     DoesNotExist { key: String },
 }
 
-/// Why a selector is invalid; the caller adds object and field.
+/// Why a selector is invalid; the caller adds object and field ([`SelectorError::field`] says
+/// where inside the selector).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SelectorError {
-    #[error(
-        "matchExpressions[{index}]: unknown operator {operator:?} (want In, NotIn, Exists or DoesNotExist)"
-    )]
+    #[error("unknown operator {operator:?} (want In, NotIn, Exists or DoesNotExist)")]
     UnknownOperator { index: usize, operator: String },
-    #[error("matchExpressions[{index}]: operator {operator} needs at least one value")]
+    #[error("operator {operator} needs at least one value")]
     MissingValues { index: usize, operator: String },
-    #[error("matchExpressions[{index}]: operator {operator} takes no values")]
+    #[error("operator {operator} takes no values")]
     UnexpectedValues { index: usize, operator: String },
-    #[error("matchExpressions[{index}]: empty key")]
+    #[error("empty key")]
     EmptyKey { index: usize },
+}
+
+impl SelectorError {
+    /// The field inside the selector, as the API server names it: `matchExpressions[0].operator`.
+    pub fn field(&self) -> String {
+        let (index, field) = match self {
+            Self::UnknownOperator { index, .. } => (index, "operator"),
+            Self::MissingValues { index, .. } | Self::UnexpectedValues { index, .. } => {
+                (index, "values")
+            }
+            Self::EmptyKey { index } => (index, "key"),
+        };
+        format!("matchExpressions[{index}].{field}")
+    }
 }
 
 impl Selector {

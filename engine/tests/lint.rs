@@ -1,4 +1,5 @@
-//! Lint checks, table-driven from `tests/lint/*.yaml`. Each file is one case: a description,
+//! Lint checks, table-driven from `tests/lint/*.yaml`. Each file is one case (of valid objects:
+//! what is invalid is `tests/validity.yaml`'s): a description,
 //! objects (added to `tests/lint/_cluster.yaml` unless `cluster: false`), the findings that must
 //! appear (by check and object, optionally field and message text) and the checks that must
 //! not fire (optionally only on one object). A new case is a new file. `LINT_SHOW=1` prints
@@ -100,6 +101,8 @@ fn run(name: &str, case: &Case) -> Vec<Finding> {
     assert!(loaded.errors.is_empty(), "{name}: {:?}", loaded.errors);
     let state = State::from_loaded(&loaded);
     let build = Engine::build(&state);
+    // Lint is about valid policies; invalid ones are tests/validity.yaml's.
+    assert!(build.errors.is_empty(), "{name}: {:?}", build.errors);
     lint(&state, &build.engine)
 }
 

@@ -288,6 +288,39 @@ fn bad_input_exits_two_with_a_clear_message() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Invalid objects do not stop lint: each invalid field is an error finding under its validity
+/// rule's id (the engine's `compile::RULES`), beside the findings about valid policies.
+#[test]
+fn lint_shows_compile_errors_under_their_rule_ids() {
+    let dir = std::env::temp_dir().join(format!("netpol-cli-lint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("invalid.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: policy.networking.k8s.io/v1alpha1\nkind: BaselineAdminNetworkPolicy\nmetadata: {name: baseline}\nspec: {subject: {namespaces: {}}}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: x, namespace: a}\nspec:\n  podSelector: {}\n  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/16, except: [10.1.0.0/24]}}]}]\n",
+    )
+    .expect("write");
+    let out = netpol(&["lint", "-f", &file.display().to_string(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let found = |check: &str, field: &str| {
+        findings
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|f| f["check"] == check && f["field"] == field && f["severity"] == "error")
+    };
+    assert!(found("banp-name", "metadata.name"), "{findings:#}");
+    assert!(
+        found(
+            "except-outside-cidr",
+            "spec.egress[0].to[0].ipBlock.except[0]"
+        ),
+        "{findings:#}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn usage_is_spelt_as_a_kubectl_plugin() {
     let out = netpol(&["--help"]);

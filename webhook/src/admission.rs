@@ -1,9 +1,10 @@
 //! The admission decision as a pure function of a request, the cached engine and the settings:
 //! no I/O, so that the router, the tests and the benchmark all call the same thing.
 //!
-//! Order of the checks: the object must decode and compile (what the webhook admits is exactly
-//! what the engine can evaluate), then pass the checks the CRD schema cannot express, then the
-//! priority rule; guard rails and the impact preview compare the cluster before and after.
+//! Order of the checks: the object must decode (once, straight into its typed API) and compile
+//! (what the webhook admits is exactly what the engine can evaluate; every validity rule is a
+//! compile rule, so the denials are exactly the compile errors), then the priority rule; guard
+//! rails and the impact preview compare the cluster before and after.
 
 mod checks;
 mod decode;

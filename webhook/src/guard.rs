@@ -1,11 +1,12 @@
 //! Guard rails: flows that must stay allowed whatever policy changes, read from a YAML list
 //! such as `- {from: "*", to: kube-system/deployment/coredns, port: 53, protocol: udp}`.
-//! `from: "*"` stands for every namespace (one pod of each).
+//! `from: "*"` stands for every namespace (one pod of each). The port may be a name, which the
+//! engine resolves on the destination pod as policies do.
 
 use std::path::Path;
 
 use netpol_engine::cluster::PodId;
-use netpol_engine::{Endpoint, EndpointSpec, Engine, Flow, Protocol};
+use netpol_engine::{Endpoint, EndpointSpec, Engine, Flow, PortSpec, Protocol};
 use serde::Deserialize;
 
 /// One flow that must stay allowed, as written.
@@ -13,8 +14,9 @@ use serde::Deserialize;
 pub struct GuardRail {
     pub from: Source,
     pub to: EndpointSpec,
-    pub protocol: Protocol,
-    pub port: u16,
+    /// As written: `None` is TCP for a port number, the named port's own for a name.
+    pub protocol: Option<Protocol>,
+    pub port: PortSpec,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,9 +48,16 @@ pub enum GuardError {
 struct Entry {
     from: String,
     to: String,
-    port: u16,
+    port: PortText,
     #[serde(default)]
     protocol: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PortText {
+    Number(u32),
+    Name(String),
 }
 
 /// Reads a guard-rail file; every bad entry is reported, not only the first.
@@ -96,19 +105,21 @@ fn rail(entry: Entry) -> Result<GuardRail, String> {
     };
     let to = entry.to.parse().map_err(|e| format!("to: {e}"))?;
     let protocol = match entry.protocol.as_deref() {
-        None => Protocol::Tcp,
-        Some(p) => {
-            Protocol::parse(p).ok_or_else(|| format!("protocol {p:?}: want tcp, udp or sctp"))?
-        }
+        None => None,
+        Some(p) => Some(
+            Protocol::parse(p).ok_or_else(|| format!("protocol {p:?}: want tcp, udp or sctp"))?,
+        ),
     };
-    if entry.port == 0 {
-        return Err("port 0 is not a destination port".into());
-    }
+    let port = match entry.port {
+        PortText::Number(n) => n.to_string(),
+        PortText::Name(name) => name,
+    };
+    let port = port.parse().map_err(|e| format!("port: {e}"))?;
     Ok(GuardRail {
         from,
         to,
         protocol,
-        port: entry.port,
+        port,
     })
 }
 
@@ -118,7 +129,15 @@ impl std::fmt::Display for GuardRail {
             Source::EveryNamespace => f.write_str("every namespace")?,
             Source::Endpoint(spec) => write!(f, "{spec}")?,
         }
-        write!(f, " -> {} {}/{}", self.to, self.protocol, self.port)
+        match (&self.port, self.protocol) {
+            (PortSpec::Name(name), None) => write!(f, " -> {} {name}", self.to),
+            (port, protocol) => write!(
+                f,
+                " -> {} {}/{port}",
+                self.to,
+                protocol.unwrap_or(Protocol::Tcp)
+            ),
+        }
     }
 }
 
@@ -135,7 +154,11 @@ pub fn broken(rails: &[GuardRail], before: &Engine, after: &Engine) -> Vec<Broke
     let mut out = Vec::new();
     let mut per_namespace: Option<Vec<PodId>> = None;
     for rail in rails {
+        // Rails whose destination or named port is not (yet) in the cluster protect nothing.
         let Ok(dst) = after.resolve(&rail.to) else {
+            continue;
+        };
+        let Ok((protocol, port)) = after.resolve_port(dst, rail.protocol, &rail.port) else {
             continue;
         };
         let sources: Vec<Endpoint> = match &rail.from {
@@ -153,8 +176,8 @@ pub fn broken(rails: &[GuardRail], before: &Engine, after: &Engine) -> Vec<Broke
             let flow = Flow {
                 src,
                 dst,
-                protocol: rail.protocol,
-                port: rail.port,
+                protocol,
+                port,
             };
             if before.decide(&flow).allowed && !after.decide(&flow).allowed {
                 out.push(Broken {
@@ -163,8 +186,8 @@ pub fn broken(rails: &[GuardRail], before: &Engine, after: &Engine) -> Vec<Broke
                         "{} -> {} {}/{}",
                         after.describe(src),
                         after.describe(dst),
-                        rail.protocol,
-                        rail.port
+                        protocol,
+                        port
                     ),
                 });
                 break;
@@ -199,7 +222,8 @@ mod tests {
         .unwrap();
         assert_eq!(rails.len(), 2);
         assert_eq!(rails[0].from, Source::EveryNamespace);
-        assert_eq!(rails[1].protocol, Protocol::Tcp, "TCP by default");
+        assert_eq!(rails[1].protocol, None, "TCP by default");
+        assert_eq!(rails[1].to_string(), "shop/web -> 10.0.0.1 TCP/443");
         assert_eq!(
             rails[0].to_string(),
             "every namespace -> kube-system/deployment/coredns UDP/53"

@@ -186,6 +186,15 @@ fn guarded() -> Settings {
     }
 }
 
+/// The same rail as `guarded`, naming the port.
+fn guarded_by_name() -> Settings {
+    let text = r#"- {from: "*", to: kube-system/coredns-1, port: dns}"#;
+    Settings {
+        guard_rails: netpol_webhook::guard::parse("rails.yaml", text).unwrap(),
+        ..Settings::default()
+    }
+}
+
 struct Case {
     what: &'static str,
     settings: Settings,
@@ -324,6 +333,17 @@ fn cases() -> Vec<Case> {
             object: NP_SHOP_EGRESS_DB_ONLY,
             allowed: false,
             says: &["must stay allowed", "shop/", "kube-system/coredns-1 UDP/53"],
+        },
+        Case {
+            what: "guard rail by port name: the engine resolves it on the destination pod",
+            settings: guarded_by_name(),
+            operation: "CREATE",
+            object: NP_SHOP_EGRESS_DB_ONLY,
+            allowed: false,
+            says: &[
+                "kube-system/coredns-1 UDP/53",
+                "guard rail every namespace -> kube-system/coredns-1 dns",
+            ],
         },
         Case {
             what: "guard rail untouched: allowed",

@@ -2,22 +2,28 @@
 //! the CRD's own validation (one-of fields, limits, CEL rules) checked here too, so that objects
 //! read from files are held to what the API server would admit.
 
+mod peers;
+mod ports;
+
+use self::peers::peer;
+use self::ports::{anp_ports, cnp_protocols};
 use crate::api::v1alpha1::{
     AdminNetworkPolicy, AdminNetworkPolicyEgressPeer, AdminNetworkPolicyIngressPeer,
-    AdminNetworkPolicyPort, AdminNetworkPolicyRuleAction, AdminNetworkPolicySubject,
-    BaselineAdminNetworkPolicy, BaselineAdminNetworkPolicyEgressPeer,
-    BaselineAdminNetworkPolicyRuleAction,
+    AdminNetworkPolicyRuleAction, AdminNetworkPolicySubject, BaselineAdminNetworkPolicy,
+    BaselineAdminNetworkPolicyEgressPeer, BaselineAdminNetworkPolicyRuleAction,
 };
 use crate::api::v1alpha2::{
     ClusterNetworkPolicy, ClusterNetworkPolicyEgressPeer, ClusterNetworkPolicyIngressPeer,
-    ClusterNetworkPolicyProtocol, ClusterNetworkPolicyRuleAction, ClusterNetworkPolicySubject,
-    PodsSelector, Tier,
+    ClusterNetworkPolicyRuleAction, ClusterNetworkPolicySubject, PodsSelector, Tier,
 };
 use crate::api::{Cidr, DomainName, LabelSelector};
-use crate::compile::{CompileError, Problems, parse_cidr, port_number};
+use crate::compile::rules::{
+    BANP_NAME, DOMAIN_NAMES_NOT_ACCEPT, EXACTLY_ONE_FIELD, LIST_LENGTH, NAMED_PORT_ADDRESS_PEER,
+    PRIORITY_RANGE, RULE_NAME_LENGTH,
+};
+use crate::compile::{CompileError, Problems};
 use crate::model::{
-    Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, IpBlock, PolicyKind, PolicyRef,
-    PortMatch, Protocol, Subject,
+    Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, PolicyKind, PolicyRef, PortMatch, Subject,
 };
 
 /// One peer of any of the three APIs, before conversion.
@@ -41,6 +47,7 @@ const MAX_PRIORITY: i32 = 1000;
 pub fn compile_anp(raw: &AdminNetworkPolicy) -> Result<AdminPolicy, Vec<CompileError>> {
     let name = raw.metadata.name.clone().unwrap_or_default();
     let mut problems = Problems::new(format!("AdminNetworkPolicy {name}"));
+    problems.name(&name);
     let priority = priority(&mut problems, raw.spec.priority);
     let subject = anp_subject(&mut problems, &raw.spec.subject);
     let action = |a: AdminNetworkPolicyRuleAction| match a {
@@ -79,6 +86,7 @@ pub fn compile_anp(raw: &AdminNetworkPolicy) -> Result<AdminPolicy, Vec<CompileE
         ingress,
         egress,
         max: 100,
+        accepting: "Allow",
     };
     finish(
         problems,
@@ -93,6 +101,16 @@ pub fn compile_anp(raw: &AdminNetworkPolicy) -> Result<AdminPolicy, Vec<CompileE
 pub fn compile_banp(raw: &BaselineAdminNetworkPolicy) -> Result<AdminPolicy, Vec<CompileError>> {
     let name = raw.metadata.name.clone().unwrap_or_default();
     let mut problems = Problems::new(format!("BaselineAdminNetworkPolicy {name}"));
+    problems.name(&name);
+    if name != "default" {
+        problems.push(
+            &BANP_NAME,
+            "metadata.name",
+            format!(
+                "the BaselineAdminNetworkPolicy is a singleton that must be named \"default\", not {name:?}"
+            ),
+        );
+    }
     let subject = anp_subject(&mut problems, &raw.spec.subject);
     let action = |a: BaselineAdminNetworkPolicyRuleAction| match a {
         BaselineAdminNetworkPolicyRuleAction::Allow => Action::Accept,
@@ -129,6 +147,7 @@ pub fn compile_banp(raw: &BaselineAdminNetworkPolicy) -> Result<AdminPolicy, Vec
         ingress,
         egress,
         max: 100,
+        accepting: "Allow",
     };
     finish(problems, id, AdminTier::Baseline, None, subject, rules)
 }
@@ -136,6 +155,7 @@ pub fn compile_banp(raw: &BaselineAdminNetworkPolicy) -> Result<AdminPolicy, Vec
 pub fn compile_cnp(raw: &ClusterNetworkPolicy) -> Result<AdminPolicy, Vec<CompileError>> {
     let name = raw.metadata.name.clone().unwrap_or_default();
     let mut problems = Problems::new(format!("ClusterNetworkPolicy {name}"));
+    problems.name(&name);
     let priority = priority(&mut problems, raw.spec.priority);
     let subject = cnp_subject(&mut problems, &raw.spec.subject);
     let tier = match raw.spec.tier {
@@ -178,6 +198,7 @@ pub fn compile_cnp(raw: &ClusterNetworkPolicy) -> Result<AdminPolicy, Vec<Compil
         ingress,
         egress,
         max: 25,
+        accepting: "Accept",
     };
     finish(problems, id, tier, Some(priority), subject, rules)
 }
@@ -197,16 +218,20 @@ fn raw_rules<'a, R>(
         .collect()
 }
 
-/// Both rule lists of a policy and the most each may hold.
+/// Both rule lists of a policy, with what its API allows in them.
 struct Rules<'a> {
     ingress: Vec<RawRule<'a>>,
     egress: Vec<RawRule<'a>>,
+    /// The most rules in a list, and peers and ports in a rule.
     max: usize,
+    /// The accepting action as the API spells it.
+    accepting: &'static str,
 }
 
 fn priority(problems: &mut Problems, value: i32) -> u32 {
     if !(0..=MAX_PRIORITY).contains(&value) {
         problems.push(
+            &PRIORITY_RANGE,
             "spec.priority",
             format!("priority {value} is outside 0-{MAX_PRIORITY}"),
         );
@@ -233,6 +258,7 @@ fn subject(
         (None, Some(pods)) => pods_subject(problems, "spec.subject.pods", pods),
         _ => {
             problems.push(
+                &EXACTLY_ONE_FIELD,
                 "spec.subject",
                 "exactly one of namespaces or pods must be set",
             );
@@ -301,173 +327,6 @@ fn cnp_egress_peer(p: &ClusterNetworkPolicyEgressPeer) -> RawPeer<'_> {
     }
 }
 
-fn anp_ports(
-    problems: &mut Problems,
-    rule_path: &str,
-    raw: Option<&[AdminNetworkPolicyPort]>,
-) -> Option<Vec<PortMatch>> {
-    let raw = raw?;
-    if raw.is_empty() {
-        problems.push(
-            format!("{rule_path}.ports"),
-            "must have at least one entry when present",
-        );
-    }
-    let ports = raw.iter().enumerate().filter_map(|(i, p)| {
-        let path = format!("{rule_path}.ports[{i}]");
-        match (&p.port_number, &p.named_port, &p.port_range) {
-            (Some(n), None, None) => {
-                let protocol = protocol(
-                    problems,
-                    &format!("{path}.portNumber.protocol"),
-                    &n.protocol,
-                )?;
-                let port = port_number(n.port)
-                    .map_err(|m| problems.push(format!("{path}.portNumber.port"), m))
-                    .ok()?;
-                Some(PortMatch::Port { protocol, port })
-            }
-            (None, Some(name), None) => Some(PortMatch::Named {
-                name: name.clone(),
-                protocol: None,
-            }),
-            (None, None, Some(r)) => {
-                let protocol =
-                    protocol(problems, &format!("{path}.portRange.protocol"), &r.protocol)?;
-                range(
-                    problems,
-                    &format!("{path}.portRange"),
-                    protocol,
-                    r.start,
-                    r.end,
-                    true,
-                )
-            }
-            _ => {
-                problems.push(
-                    path,
-                    "exactly one of portNumber, namedPort or portRange must be set",
-                );
-                None
-            }
-        }
-    });
-    Some(ports.collect())
-}
-
-fn cnp_protocols(
-    problems: &mut Problems,
-    rule_path: &str,
-    raw: Option<&[ClusterNetworkPolicyProtocol]>,
-) -> Option<Vec<PortMatch>> {
-    let raw = raw?;
-    if raw.is_empty() {
-        problems.push(
-            format!("{rule_path}.protocols"),
-            "must have at least one entry when present",
-        );
-    }
-    let ports = raw.iter().enumerate().filter_map(|(i, p)| {
-        let path = format!("{rule_path}.protocols[{i}]");
-        let set = [
-            p.tcp.is_some(),
-            p.udp.is_some(),
-            p.sctp.is_some(),
-            p.destination_named_port.is_some(),
-        ];
-        if set.iter().filter(|s| **s).count() != 1 {
-            problems.push(
-                path,
-                "exactly one of tcp, udp, sctp or destinationNamedPort must be set",
-            );
-            return None;
-        }
-        if let Some(name) = &p.destination_named_port {
-            return Some(PortMatch::Named {
-                name: name.clone(),
-                protocol: None,
-            });
-        }
-        let (protocol, ports, field) = match (&p.tcp, &p.udp, &p.sctp) {
-            (Some(t), _, _) => (Protocol::Tcp, t, "tcp"),
-            (_, Some(u), _) => (Protocol::Udp, u, "udp"),
-            (_, _, Some(s)) => (Protocol::Sctp, s, "sctp"),
-            _ => unreachable!("one protocol is set"),
-        };
-        let path = format!("{path}.{field}.destinationPort");
-        let Some(dest) = &ports.destination_port else {
-            // minProperties: 1 on the protocol object forbids this; without it, all ports.
-            problems.push(path, "destinationPort is required");
-            return None;
-        };
-        match (dest.number, &dest.range) {
-            (Some(n), None) => {
-                let port = port_number(n)
-                    .map_err(|m| problems.push(format!("{path}.number"), m))
-                    .ok()?;
-                Some(PortMatch::Port { protocol, port })
-            }
-            (None, Some(r)) => range(
-                problems,
-                &format!("{path}.range"),
-                protocol,
-                r.start,
-                r.end,
-                false,
-            ),
-            _ => {
-                problems.push(path, "exactly one of number or range must be set");
-                None
-            }
-        }
-    });
-    Some(ports.collect())
-}
-
-/// ANP port ranges must not be inverted; CNP ranges must have start strictly below end (CEL).
-fn range(
-    problems: &mut Problems,
-    path: &str,
-    protocol: Protocol,
-    start: i32,
-    end: i32,
-    allow_equal: bool,
-) -> Option<PortMatch> {
-    let start_port = port_number(start)
-        .map_err(|m| problems.push(format!("{path}.start"), m))
-        .ok();
-    let end_port = port_number(end)
-        .map_err(|m| problems.push(format!("{path}.end"), m))
-        .ok();
-    let (start, end) = (start_port?, end_port?);
-    if start > end || (!allow_equal && start == end) {
-        let want = if allow_equal { "at most" } else { "less than" };
-        problems.push(
-            path,
-            format!("start port {start} must be {want} end port {end}"),
-        );
-        return None;
-    }
-    Some(PortMatch::Range {
-        protocol,
-        start,
-        end,
-    })
-}
-
-fn protocol(problems: &mut Problems, path: &str, text: &str) -> Option<Protocol> {
-    match Protocol::parse(text) {
-        Some(p) if text == p.as_str() => Some(p),
-        _ => {
-            problems.push(
-                path,
-                format!("unsupported protocol {text:?} (want TCP, UDP or SCTP)"),
-            );
-            None
-        }
-    }
-}
-
 fn finish(
     mut problems: Problems,
     id: PolicyRef,
@@ -482,13 +341,29 @@ fn finish(
     ] {
         if count > rules.max {
             problems.push(
+                &LIST_LENGTH,
                 field,
                 format!("{count} rules, at most {} are allowed", rules.max),
             );
         }
     }
-    let ingress = compile_rules(&mut problems, "spec.ingress", "from", rules.ingress);
-    let egress = compile_rules(&mut problems, "spec.egress", "to", rules.egress);
+    let (max, accepting) = (rules.max, rules.accepting);
+    let ingress = compile_rules(
+        &mut problems,
+        "spec.ingress",
+        "from",
+        rules.ingress,
+        max,
+        accepting,
+    );
+    let egress = compile_rules(
+        &mut problems,
+        "spec.egress",
+        "to",
+        rules.egress,
+        max,
+        accepting,
+    );
     problems.finish(AdminPolicy {
         id,
         tier,
@@ -504,118 +379,70 @@ fn compile_rules(
     path: &str,
     peers_field: &str,
     raw: Vec<RawRule>,
+    max: usize,
+    accepting: &str,
 ) -> Vec<AdminRule> {
     raw.into_iter()
         .enumerate()
         .map(|(index, rule)| {
             let rule_path = format!("{path}[{index}]");
-            if rule.name.is_some_and(|n| n.len() > 100) {
-                problems.push(format!("{rule_path}.name"), "at most 100 characters");
+            if let Some(name) = rule.name
+                && name.chars().count() > 100
+            {
+                problems.push(
+                    &RULE_NAME_LENGTH,
+                    format!("{rule_path}.name"),
+                    format!("{} characters, at most 100", name.chars().count()),
+                );
             }
-            if rule.peers.is_empty() {
-                problems.push(format!("{rule_path}.{peers_field}"), "must have at least one peer");
-            }
+            let peers_path = format!("{rule_path}.{peers_field}");
+            problems.length(&peers_path, rule.peers.len(), 1, max);
             let peers: Vec<AdminPeer> = rule
                 .peers
                 .iter()
                 .enumerate()
-                .filter_map(|(i, p)| peer(problems, &format!("{rule_path}.{peers_field}[{i}]"), p))
+                .filter_map(|(i, p)| peer(problems, &format!("{peers_path}[{i}]"), p))
                 .collect();
-            let named = rule.ports.iter().flatten().any(|p| matches!(p, PortMatch::Named { .. }));
-            let address_peer = peers
+            // Upstream: a name's addresses are only known after the traffic that would have to
+            // be stopped, so names may only let traffic through.
+            if rule.action != Action::Accept {
+                for (i, p) in rule.peers.iter().enumerate() {
+                    if p.domain_names.is_some() {
+                        problems.push(
+                            &DOMAIN_NAMES_NOT_ACCEPT,
+                            format!("{peers_path}[{i}].domainNames"),
+                            format!(
+                                "a domainNames peer in a rule whose action is not {accepting}: domain names may only be used in {accepting} rules"
+                            ),
+                        );
+                    }
+                }
+            }
+            let named = rule
+                .ports
                 .iter()
-                .any(|p| matches!(p, AdminPeer::Nodes(_) | AdminPeer::Networks(_) | AdminPeer::DomainNames(_)));
+                .flatten()
+                .any(|p| matches!(p, PortMatch::Named { .. }));
+            let address_peer = peers.iter().any(|p| {
+                matches!(
+                    p,
+                    AdminPeer::Nodes(_) | AdminPeer::Networks(_) | AdminPeer::DomainNames(_)
+                )
+            });
             if named && address_peer {
                 problems.push(
+                    &NAMED_PORT_ADDRESS_PEER,
                     rule_path.clone(),
                     "networks/nodes/domainNames peers cannot be combined with named ports: those peers have no named ports",
                 );
             }
-            AdminRule { index, name: rule.name.map(str::to_owned), action: rule.action, peers, ports: rule.ports }
+            AdminRule {
+                index,
+                name: rule.name.map(str::to_owned),
+                action: rule.action,
+                peers,
+                ports: rule.ports,
+            }
         })
         .collect()
-}
-
-fn peer(problems: &mut Problems, path: &str, raw: &RawPeer) -> Option<AdminPeer> {
-    let set = [
-        raw.namespaces.is_some(),
-        raw.pods.is_some(),
-        raw.nodes.is_some(),
-        raw.networks.is_some(),
-        raw.domain_names.is_some(),
-    ];
-    if set.iter().filter(|s| **s).count() != 1 {
-        problems.push(
-            path,
-            "exactly one of namespaces, pods, nodes, networks or domainNames must be set",
-        );
-        return None;
-    }
-    if let Some(ns) = raw.namespaces {
-        return Some(AdminPeer::Namespaces(
-            problems.selector(&format!("{path}.namespaces"), ns),
-        ));
-    }
-    if let Some(pods) = &raw.pods {
-        return match pods_subject(problems, &format!("{path}.pods"), pods) {
-            Subject::Pods { namespaces, pods } => Some(AdminPeer::Pods { namespaces, pods }),
-            Subject::Namespaces(_) => None,
-        };
-    }
-    if let Some(nodes) = raw.nodes {
-        return Some(AdminPeer::Nodes(
-            problems.selector(&format!("{path}.nodes"), nodes),
-        ));
-    }
-    if let Some(networks) = raw.networks {
-        if networks.is_empty() || networks.len() > 25 {
-            problems.push(format!("{path}.networks"), "must have 1 to 25 entries");
-        }
-        let blocks = networks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| match parse_cidr(&c.0) {
-                Ok(cidr) => Some(IpBlock {
-                    cidr,
-                    except: Vec::new(),
-                }),
-                Err(m) => {
-                    problems.push(format!("{path}.networks[{i}]"), m);
-                    None
-                }
-            })
-            .collect();
-        return Some(AdminPeer::Networks(blocks));
-    }
-    let names = raw.domain_names.unwrap_or_default();
-    if names.is_empty() || names.len() > 25 {
-        problems.push(format!("{path}.domainNames"), "must have 1 to 25 entries");
-    }
-    for (i, name) in names.iter().enumerate() {
-        if !valid_domain_name(&name.0) {
-            problems.push(
-                format!("{path}.domainNames[{i}]"),
-                format!("{:?} is not a DNS name (a leading *. is allowed)", name.0),
-            );
-        }
-    }
-    Some(AdminPeer::DomainNames(
-        names.iter().map(|n| n.0.clone()).collect(),
-    ))
-}
-
-/// The CRD's pattern: optional `*.`, then two or more labels of letters, digits, `-` and `_`
-/// (not at the ends), optional trailing dot.
-fn valid_domain_name(name: &str) -> bool {
-    let name = name.strip_prefix("*.").unwrap_or(name);
-    let name = name.strip_suffix('.').unwrap_or(name);
-    let labels: Vec<&str> = name.split('.').collect();
-    labels.len() >= 2
-        && labels.iter().all(|l| {
-            let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-            ends_ok(l.chars().next())
-                && ends_ok(l.chars().last())
-                && l.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
 }

@@ -3,7 +3,11 @@
 use k8s_openapi::api::networking::v1 as net;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{CompileError, Problems, parse_cidr, port_number};
+use super::rules::{
+    EXCEPT_OUTSIDE_CIDR, INVALID_CIDR, INVALID_END_PORT, INVALID_PEER, INVALID_POLICY_TYPE,
+    INVALID_PORT, INVALID_PORT_NAME, INVALID_PROTOCOL, PORT_RANGE_INVERTED,
+};
+use super::{CompileError, Problems, parse_cidr, port_number, syntax};
 use crate::model::{
     IpBlock, NetPeer, NetRule, NetworkPolicy, PolicyKind, PolicyRef, PortMatch, Protocol,
 };
@@ -15,6 +19,7 @@ pub fn compile_network_policy(
     let namespace = raw.metadata.namespace.clone().unwrap_or_default();
     let name = raw.metadata.name.clone().unwrap_or_default();
     let mut problems = Problems::new(format!("NetworkPolicy {namespace}/{name}"));
+    problems.name(&name);
     let spec = raw.spec.clone().unwrap_or_default();
     let pod_selector = spec
         .pod_selector
@@ -29,11 +34,20 @@ pub fn compile_network_policy(
         affects_ingress = true;
         affects_egress = spec.egress.as_ref().is_some_and(|e| !e.is_empty());
     } else {
-        for (i, t) in spec.policy_types.iter().flatten().enumerate() {
+        let types = spec.policy_types.as_deref().unwrap_or_default();
+        if types.len() > 2 {
+            problems.push(
+                &INVALID_POLICY_TYPE,
+                "spec.policyTypes",
+                format!("{} entries: at most two policyTypes", types.len()),
+            );
+        }
+        for (i, t) in types.iter().enumerate() {
             match t.as_str() {
                 "Ingress" => affects_ingress = true,
                 "Egress" => affects_egress = true,
                 other => problems.push(
+                    &INVALID_POLICY_TYPE,
                     format!("spec.policyTypes[{i}]"),
                     format!("unknown policy type {other:?} (want Ingress or Egress)"),
                 ),
@@ -120,6 +134,7 @@ fn peer(problems: &mut Problems, path: &str, raw: &net::NetworkPolicyPeer) -> Op
     if let Some(block) = &raw.ip_block {
         if raw.pod_selector.is_some() || raw.namespace_selector.is_some() {
             problems.push(
+                &INVALID_PEER,
                 path,
                 "ipBlock cannot be combined with podSelector or namespaceSelector",
             );
@@ -129,6 +144,7 @@ fn peer(problems: &mut Problems, path: &str, raw: &net::NetworkPolicyPeer) -> Op
     }
     if raw.pod_selector.is_none() && raw.namespace_selector.is_none() {
         problems.push(
+            &INVALID_PEER,
             path,
             "a peer needs podSelector, namespaceSelector or ipBlock",
         );
@@ -150,15 +166,27 @@ fn ip_block(problems: &mut Problems, path: &str, raw: &net::IPBlock) -> Option<I
     let cidr = match parse_cidr(&raw.cidr) {
         Ok(c) => c,
         Err(message) => {
-            problems.push(format!("{path}.cidr"), message);
+            problems.push(&INVALID_CIDR, format!("{path}.cidr"), message);
             return None;
         }
     };
     let mut except = Vec::new();
     for (i, text) in raw.except.iter().flatten().enumerate() {
+        let field = format!("{path}.except[{i}]");
         match parse_cidr(text) {
-            Ok(e) => except.push(e),
-            Err(message) => problems.push(format!("{path}.except[{i}]"), message),
+            // A strict subset: inside the block and longer than its prefix.
+            Ok(e) if cidr.contains(&e) && e.prefix_len() > cidr.prefix_len() => except.push(e),
+            Ok(e) if e == cidr => problems.push(
+                &EXCEPT_OUTSIDE_CIDR,
+                field,
+                format!("except {e} equals the cidr: it must be a strict subset of it"),
+            ),
+            Ok(e) => problems.push(
+                &EXCEPT_OUTSIDE_CIDR,
+                field,
+                format!("except {e} is not inside cidr {cidr}: it must be a strict subset of it"),
+            ),
+            Err(message) => problems.push(&INVALID_CIDR, field, message),
         }
     }
     Some(IpBlock { cidr, except })
@@ -171,6 +199,7 @@ fn port(problems: &mut Problems, path: &str, raw: &net::NetworkPolicyPort) -> Op
             Some(p) if text == p.as_str() => p,
             _ => {
                 problems.push(
+                    &INVALID_PROTOCOL,
                     format!("{path}.protocol"),
                     format!("unsupported protocol {text:?} (want TCP, UDP or SCTP)"),
                 );
@@ -181,19 +210,24 @@ fn port(problems: &mut Problems, path: &str, raw: &net::NetworkPolicyPort) -> Op
     match (&raw.port, raw.end_port) {
         (None, None) => Some(PortMatch::AllPorts { protocol }),
         (None, Some(_)) => {
-            problems.push(format!("{path}.endPort"), "endPort needs port");
+            problems.push(
+                &INVALID_END_PORT,
+                format!("{path}.endPort"),
+                "endPort needs port",
+            );
             None
         }
         (Some(IntOrString::String(name)), end) => {
             if end.is_some() {
                 problems.push(
+                    &INVALID_END_PORT,
                     format!("{path}.endPort"),
                     "endPort needs a numeric port, not a named port",
                 );
                 return None;
             }
-            if let Err(message) = check_port_name(name) {
-                problems.push(format!("{path}.port"), message);
+            if let Err(message) = syntax::port_name(name) {
+                problems.push(&INVALID_PORT_NAME, format!("{path}.port"), message);
                 return None;
             }
             Some(PortMatch::Named {
@@ -205,7 +239,7 @@ fn port(problems: &mut Problems, path: &str, raw: &net::NetworkPolicyPort) -> Op
             let start = match port_number(*number) {
                 Ok(p) => p,
                 Err(message) => {
-                    problems.push(format!("{path}.port"), message);
+                    problems.push(&INVALID_PORT, format!("{path}.port"), message);
                     return None;
                 }
             };
@@ -223,37 +257,17 @@ fn port(problems: &mut Problems, path: &str, raw: &net::NetworkPolicyPort) -> Op
                 }),
                 Ok(end) => {
                     problems.push(
+                        &PORT_RANGE_INVERTED,
                         format!("{path}.endPort"),
                         format!("endPort {end} is below port {start}"),
                     );
                     None
                 }
                 Err(message) => {
-                    problems.push(format!("{path}.endPort"), message);
+                    problems.push(&INVALID_PORT, format!("{path}.endPort"), message);
                     None
                 }
             }
         }
-    }
-}
-
-/// A named port must be an IANA service name: at most 15 lowercase letters, digits and
-/// hyphens, with a letter, no leading, trailing or double hyphen.
-pub(crate) fn check_port_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.len() <= 15
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && name.chars().any(|c| c.is_ascii_lowercase())
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-        && !name.contains("--");
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} is not a valid port name (IANA service name)"
-        ))
     }
 }

@@ -62,6 +62,33 @@ pub enum ResolveError {
         kind: WorkloadKind,
         name: String,
     },
+    #[error("port 0 is not a destination port")]
+    PortZero,
+    #[error("port {0:?} is neither a number in 1-65535 nor a name")]
+    PortSyntax(String),
+    #[error("icmp has no port")]
+    IcmpPort,
+    #[error("a port is required (except for icmp)")]
+    PortRequired,
+    #[error("port {name:?} is a name, but {to} is not a pod: give a number")]
+    NamedPortNotOnPod { name: String, to: String },
+    #[error(
+        "{to} has no container port named {name:?}; it has {}",
+        have_ports(have)
+    )]
+    UnknownNamedPort {
+        name: String,
+        to: String,
+        have: Vec<String>,
+    },
+}
+
+fn have_ports(have: &[String]) -> String {
+    if have.is_empty() {
+        "no named ports".to_owned()
+    } else {
+        have.join(", ")
+    }
 }
 
 fn hint(suggestions: &[String]) -> String {

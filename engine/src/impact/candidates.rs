@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::cells::{Cells, Pair, Remote};
-use super::report::PolicyChange;
+use super::changes::PolicyChange;
 use crate::engine::{Engine, Policy};
 use crate::eval::matching::PeerMatch;
 use crate::model::{AdminPeer, Direction, PortMatch};

@@ -8,25 +8,12 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::cells::{Cells, Pair, Remote, Unit};
+use super::changes::PolicyChange;
 use super::nodes::{self, Relation, Tally};
 use super::ports::PortClass;
 use crate::engine::{Engine, Policy};
 use crate::eval::Flow;
 use crate::model::{PolicyRef, Protocol};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PolicyChangeKind {
-    Added,
-    Removed,
-    Modified,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PolicyChange {
-    pub policy: PolicyRef,
-    pub change: PolicyChangeKind,
-}
 
 /// Flows between two workloads (or a workload and an address range) on a port class whose
 /// verdict changed the same way.
@@ -61,51 +48,6 @@ pub struct Impact {
     pub evaluations: u64,
     pub pods_added: usize,
     pub pods_removed: usize,
-}
-
-pub(super) fn policy_changes(before: &Engine, after: &Engine) -> Vec<PolicyChange> {
-    let all = |engine: &Engine| -> BTreeMap<PolicyRef, Policy> {
-        let admin = engine
-            .admin_policies()
-            .map(|(_, p)| (p.id.clone(), Policy::Admin(p.clone())));
-        let network = engine
-            .network_policies()
-            .map(|(_, p)| (p.id.clone(), Policy::Network(p.clone())));
-        admin.chain(network).collect()
-    };
-    let (old, new) = (all(before), all(after));
-    let mut changes = Vec::new();
-    for (id, policy) in &old {
-        match new.get(id) {
-            None => changes.push(PolicyChange {
-                policy: id.clone(),
-                change: PolicyChangeKind::Removed,
-            }),
-            Some(next) if !same(policy, next) => {
-                changes.push(PolicyChange {
-                    policy: id.clone(),
-                    change: PolicyChangeKind::Modified,
-                });
-            }
-            Some(_) => {}
-        }
-    }
-    for id in new.keys().filter(|id| !old.contains_key(*id)) {
-        changes.push(PolicyChange {
-            policy: id.clone(),
-            change: PolicyChangeKind::Added,
-        });
-    }
-    changes.sort_by(|a, b| a.policy.cmp(&b.policy));
-    changes
-}
-
-fn same(a: &Policy, b: &Policy) -> bool {
-    match (a, b) {
-        (Policy::Admin(a), Policy::Admin(b)) => a == b,
-        (Policy::Network(a), Policy::Network(b)) => a == b,
-        _ => false,
-    }
 }
 
 type Label = Rc<str>;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::cells::{Cells, Pair, Remote, Unit};
 use super::nodes::Relation;
 use super::ports::PortClass;
-use super::{ImpactOptions, Sink, evaluate, impact, report};
+use super::{ImpactOptions, Sink, changes, evaluate, impact, report};
 use crate::engine::{Engine, Policy, compile_policies};
 use crate::eval::{Endpoint, Flow};
 use crate::model::{AdminPeer, NetPeer, PortMatch, Protocol};
@@ -241,7 +241,7 @@ impl Run<'_> {
     /// sample port of its class.
     fn expanded(
         &self,
-        changes: &[report::PolicyChange],
+        changes: &[changes::PolicyChange],
         ports: &[(Protocol, u16)],
     ) -> (Changes, Vec<String>, usize) {
         let mut recorder = Recorder::default();
@@ -465,7 +465,7 @@ fn check(seed: u64) -> Result<Exercised, String> {
         after: &after,
     };
     let ports = sample_ports([&before, &after]);
-    let changes = report::policy_changes(&before, &after);
+    let changes = changes::policy_changes(&before, &after);
     let (claimed, mut problems, split) = run.expanded(&changes, &ports);
     let ends = endpoints(&run);
     let (truth, cache_problems) = brute_force(&run, &ends, &ports);

@@ -1,24 +1,15 @@
-//! CIDRs: exceptions outside their block, the same CIDR twice in one rule (both read from the
-//! raw objects, where the text and its place survive), and admin `networks` that also match
-//! pods.
+//! CIDRs: the same CIDR twice in one rule, and admin `networks` that also match pods. (An
+//! `except` outside its block is invalid: compilation refuses it.)
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 
-use super::raw::RawPolicy;
 use super::{Check, Findings, Severity, peer_path};
 use crate::cluster::PodId;
-use crate::compile::parse_cidr;
 use crate::engine::Engine;
-use crate::model::{AdminPeer, Direction};
-
-pub(super) const EXCEPT_OUTSIDE_CIDR: Check = Check {
-    id: "except-outside-cidr",
-    severity: Severity::Error,
-    summary: "an ipBlock except entry that is not a strict subset of the block's cidr",
-};
+use crate::model::{AdminPeer, Direction, NetPeer};
 
 pub(super) const DUPLICATE_CIDR: Check = Check {
     id: "duplicate-cidr",
@@ -32,50 +23,65 @@ pub(super) const NETWORKS_CAPTURE_PODS: Check = Check {
     summary: "an admin networks peer (0.0.0.0/0, ::/0, or a CIDR holding pod IPs) that also matches pod traffic",
 };
 
-pub(super) fn check_raw(policies: &[RawPolicy], out: &mut Findings) {
-    for policy in policies {
-        for rule in &policy.rules {
-            let mut seen: FxHashMap<IpNet, &str> = FxHashMap::default();
-            for peer in &rule.peers {
-                for (path, text) in &peer.cidrs {
-                    let Ok(cidr) = parse_cidr(text) else { continue };
-                    if let Some(first) = seen.get(&cidr) {
-                        out.push(
-                            &DUPLICATE_CIDR,
-                            &policy.object,
-                            Some(path.clone()),
-                            format!(
-                                "{cidr} already appears at {first} in the same rule; the repeat adds nothing"
-                            ),
-                        );
-                    } else {
-                        seen.insert(cidr, path);
-                    }
-                }
-                let Some(Ok(cidr)) = peer.cidrs.first().map(|(_, t)| parse_cidr(t)) else {
-                    continue;
-                };
-                for (path, text) in &peer.except {
-                    let Ok(except) = parse_cidr(text) else {
-                        continue;
-                    };
-                    let message = if except == cidr {
-                        format!(
-                            "except {except} equals the cidr: the block matches no address at all"
-                        )
-                    } else if !cidr.contains(&except) {
-                        format!(
-                            "except {except} is not inside cidr {cidr}: exceptions must be strict subsets of the block (the API server rejects it)"
-                        )
-                    } else {
-                        continue;
-                    };
-                    out.push(
-                        &EXCEPT_OUTSIDE_CIDR,
-                        &policy.object,
-                        Some(path.clone()),
-                        message,
+/// Every CIDR of each rule with its field path, in the order written: a policy that compiled
+/// kept every peer and network at its index.
+fn rule_cidrs(engine: &Engine) -> Vec<(String, Vec<(String, IpNet)>)> {
+    let mut rules = Vec::new();
+    for (_, policy) in engine.network_policies() {
+        for direction in [Direction::Ingress, Direction::Egress] {
+            for rule in policy.rules(direction).unwrap_or_default() {
+                let cidrs = rule
+                    .peers
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .filter_map(|(j, peer)| match peer {
+                        NetPeer::IpBlock(block) => Some((
+                            format!("{}.ipBlock.cidr", peer_path(direction, rule.index, j)),
+                            block.cidr,
+                        )),
+                        NetPeer::Pods { .. } => None,
+                    })
+                    .collect();
+                rules.push((policy.id.to_string(), cidrs));
+            }
+        }
+    }
+    for (_, policy) in engine.admin_policies() {
+        for rule in &policy.egress {
+            let mut cidrs = Vec::new();
+            for (j, peer) in rule.peers.iter().enumerate() {
+                if let AdminPeer::Networks(blocks) = peer {
+                    let path = peer_path(Direction::Egress, rule.index, j);
+                    cidrs.extend(
+                        blocks
+                            .iter()
+                            .enumerate()
+                            .map(|(k, b)| (format!("{path}.networks[{k}]"), b.cidr)),
                     );
+                }
+            }
+            rules.push((policy.id.to_string(), cidrs));
+        }
+    }
+    rules
+}
+
+pub(super) fn check_duplicates(engine: &Engine, out: &mut Findings) {
+    for (object, cidrs) in rule_cidrs(engine) {
+        let mut seen: FxHashMap<IpNet, &str> = FxHashMap::default();
+        for (path, cidr) in &cidrs {
+            match seen.get(cidr) {
+                Some(first) => out.push(
+                    &DUPLICATE_CIDR,
+                    &object,
+                    Some(path.clone()),
+                    format!(
+                        "{cidr} already appears at {first} in the same rule; the repeat adds nothing"
+                    ),
+                ),
+                None => {
+                    seen.insert(*cidr, path);
                 }
             }
         }

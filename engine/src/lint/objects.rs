@@ -1,5 +1,5 @@
-//! Checks on whole objects: definitions repeated in the input, the BANP singleton's name, and
-//! both generations of the admin policy API in one cluster.
+//! Checks on whole objects: definitions repeated in the input, and both generations of the
+//! admin policy API in one cluster.
 
 use super::{Check, Findings, Severity};
 use crate::load::ObjectKind;
@@ -9,12 +9,6 @@ pub(super) const DUPLICATE_OBJECT: Check = Check {
     id: "duplicate-object",
     severity: Severity::Warning,
     summary: "the same object is defined more than once in the input; the last definition wins",
-};
-
-pub(super) const BANP_NAME: Check = Check {
-    id: "banp-name",
-    severity: Severity::Error,
-    summary: "a BaselineAdminNetworkPolicy not named `default`, which the API server rejects",
 };
 
 pub(super) const MIXED_ADMIN_APIS: Check = Check {
@@ -34,19 +28,6 @@ pub(super) fn check(state: &State, out: &mut Findings) {
                 duplicate.first, duplicate.second
             ),
         );
-    }
-    for located in state.of_kind(ObjectKind::BaselineAdminNetworkPolicy) {
-        let name = located.object.name();
-        if name != "default" {
-            out.push(
-                &BANP_NAME,
-                located.object.display_name(),
-                Some("metadata.name".into()),
-                format!(
-                    "the BaselineAdminNetworkPolicy is a singleton that must be named \"default\"; the API server rejects {name:?}"
-                ),
-            );
-        }
     }
     let v1alpha1 = state
         .of_kind(ObjectKind::AdminNetworkPolicy)

@@ -1,52 +1,18 @@
-//! Ports: ranges written backwards (read from the raw objects, since compilation rejects the
-//! whole policy) and named ports no pod on the resolving side exposes.
+//! Ports: named ports no pod on the resolving side exposes.
 
 use rustc_hash::FxHashMap;
 
 use super::index::{Index, PodSet, Resolved};
-use super::raw::RawPolicy;
 use super::{Check, Findings, Severity, port_path};
 use crate::engine::IdentityId;
 use crate::model::{AdminPeer, Direction, NetPeer, PortMatch, Protocol};
 use crate::selector::Selector;
-
-pub(super) const PORT_RANGE_INVERTED: Check = Check {
-    id: "port-range-inverted",
-    severity: Severity::Error,
-    summary: "a port range whose start is above its end (for ClusterNetworkPolicy: not below it); the API server rejects the policy",
-};
 
 pub(super) const NAMED_PORT_UNRESOLVED: Check = Check {
     id: "named-port-unresolved",
     severity: Severity::Warning,
     summary: "a named port that no pod on the resolving side exposes (ingress: the policy's pods; egress: the rule's peer pods)",
 };
-
-pub(super) fn check_ranges(policies: &[RawPolicy], out: &mut Findings) {
-    for policy in policies {
-        for range in policy.rules.iter().flat_map(|r| &r.ranges) {
-            let message = if range.start > range.end {
-                format!(
-                    "the range starts at {} and ends at {}: the start must not be above the end (the API server rejects the policy; netpol does not evaluate it)",
-                    range.start, range.end
-                )
-            } else if range.strict && range.start == range.end {
-                format!(
-                    "the range starts and ends at {}: ClusterNetworkPolicy requires start below end (use `number` for one port)",
-                    range.start
-                )
-            } else {
-                continue;
-            };
-            out.push(
-                &PORT_RANGE_INVERTED,
-                &policy.object,
-                Some(range.path.clone()),
-                message,
-            );
-        }
-    }
-}
 
 /// Where the rule's destinations are, for resolving its named ports.
 enum Destinations<'p> {

@@ -15,6 +15,7 @@ use crate::api::{
     v1alpha1::{AdminNetworkPolicy, BaselineAdminNetworkPolicy},
     v1alpha2::ClusterNetworkPolicy,
 };
+use crate::model::PolicyKind;
 
 /// A Kubernetes object netpol evaluates.
 #[derive(Clone, Debug)]
@@ -110,6 +111,17 @@ impl ObjectKind {
             Self::BaselineAdminNetworkPolicy => "BaselineAdminNetworkPolicy",
             Self::ClusterNetworkPolicy => "ClusterNetworkPolicy",
             Self::Workload(kind) => kind.name(),
+        }
+    }
+}
+
+impl From<PolicyKind> for ObjectKind {
+    fn from(kind: PolicyKind) -> Self {
+        match kind {
+            PolicyKind::NetworkPolicy => Self::NetworkPolicy,
+            PolicyKind::AdminNetworkPolicy => Self::AdminNetworkPolicy,
+            PolicyKind::BaselineAdminNetworkPolicy => Self::BaselineAdminNetworkPolicy,
+            PolicyKind::ClusterNetworkPolicy => Self::ClusterNetworkPolicy,
         }
     }
 }
@@ -259,6 +271,67 @@ pub(super) fn decode(
         ObjectKind::Workload(workload) => {
             Object::Workload(Box::new(decode_workload(workload, value).map_err(fail)?))
         }
+    })
+}
+
+/// Decodes a policy an API server sent (an admission request's object) straight into its typed
+/// API: `metadata` is already typed, `body` holds the other fields (`spec`) as JSON, read in
+/// place with the field path of any error.
+pub fn policy_from_json(
+    kind: PolicyKind,
+    metadata: ObjectMeta,
+    body: &serde_json::Value,
+) -> Result<Object, Box<LoadError>> {
+    let object_kind = ObjectKind::from(kind);
+    let name = metadata.name.clone().unwrap_or_default();
+    let namespace = object_kind
+        .is_namespaced()
+        .then(|| metadata.namespace.clone().unwrap_or_default());
+    let fail = |field: Option<String>, message: String| {
+        error(object_kind, namespace.as_deref(), &name, field, message)
+    };
+    let spec = body.get("spec").filter(|s| !s.is_null());
+    let required = || fail(Some("spec".into()), "missing spec".into());
+    let spec_error = |(field, message): (String, String)| fail(Some(field), message);
+    Ok(match kind {
+        PolicyKind::NetworkPolicy => Object::NetworkPolicy(Box::new(NetworkPolicy {
+            metadata,
+            spec: spec.map(typed_spec).transpose().map_err(spec_error)?,
+        })),
+        PolicyKind::AdminNetworkPolicy => {
+            Object::AdminNetworkPolicy(Box::new(AdminNetworkPolicy {
+                metadata,
+                spec: typed_spec(spec.ok_or_else(required)?).map_err(spec_error)?,
+                status: None,
+            }))
+        }
+        PolicyKind::BaselineAdminNetworkPolicy => {
+            Object::BaselineAdminNetworkPolicy(Box::new(BaselineAdminNetworkPolicy {
+                metadata,
+                spec: typed_spec(spec.ok_or_else(required)?).map_err(spec_error)?,
+                status: None,
+            }))
+        }
+        PolicyKind::ClusterNetworkPolicy => {
+            Object::ClusterNetworkPolicy(Box::new(ClusterNetworkPolicy {
+                metadata,
+                spec: typed_spec(spec.ok_or_else(required)?).map_err(spec_error)?,
+                status: None,
+            }))
+        }
+    })
+}
+
+/// A spec from JSON, read in place; errors carry the field path from `spec`.
+fn typed_spec<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let field = if path == "." {
+            "spec".to_owned()
+        } else {
+            format!("spec.{path}")
+        };
+        (field, err.into_inner().to_string())
     })
 }
 

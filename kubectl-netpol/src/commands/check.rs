@@ -3,13 +3,14 @@
 use crate::output::{out, outln};
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use netpol_engine::eval::ResolveError;
 use netpol_engine::eval::Walkthrough;
-use netpol_engine::{Endpoint, Engine, Flow, Protocol};
+use netpol_engine::{EndpointSpec, FlowSpec, PortSpec, Protocol};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{CheckArgs, Expectation, OutputFormat, ProtocolArg};
-use crate::input::{Input, load_engine};
+use crate::input::load_engine;
 use crate::output::{Style, structured};
 
 /// One entry of a traffic file.
@@ -33,13 +34,12 @@ enum PortText {
     Name(String),
 }
 
-/// A flow as requested, before resolution.
+/// A flow as requested, before resolution: the endpoints as the user wrote them (for the
+/// report), the engine's flow spec, and the expectation.
 struct Request {
     from: String,
     to: String,
-    /// None for ICMP, which has no port.
-    port: Option<String>,
-    protocol: Option<Protocol>,
+    spec: FlowSpec,
     expect: Option<Expectation>,
 }
 
@@ -72,16 +72,19 @@ struct Report {
 }
 
 pub fn run(args: &CheckArgs) -> Result<u8> {
-    let requests = requests(args)?;
     let input = load_engine(&args.source)?;
+    // Names without a namespace are in -n's, else the context's: known once the input is read.
+    let requests = requests(args, &input.namespace)?;
     let engine = &input.engine;
     let started = std::time::Instant::now();
     let mut flows = Vec::with_capacity(requests.len());
     for (i, request) in requests.iter().enumerate() {
-        let flow = resolve(&input, request).with_context(|| match &args.traffic {
-            Some(file) => format!("{} entry {}", file.display(), i + 1),
-            None => "the flow".to_owned(),
-        })?;
+        let flow = engine
+            .resolve_flow(&request.spec)
+            .with_context(|| match &args.traffic {
+                Some(file) => format!("{} entry {}", file.display(), i + 1),
+                None => "the flow".to_owned(),
+            })?;
         let verdict = engine.verdict(&flow);
         let expect = request.expect.map(|e| match e {
             Expectation::Allow => "allow",
@@ -149,9 +152,9 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     Ok(exit)
 }
 
-fn requests(args: &CheckArgs) -> Result<Vec<Request>> {
+fn requests(args: &CheckArgs, namespace: &str) -> Result<Vec<Request>> {
     if let Some(file) = &args.traffic {
-        return traffic_file(file);
+        return traffic_file(file, namespace);
     }
     let (Some(from), Some(to)) = (&args.from, &args.to) else {
         bail!("give a flow with --from, --to and --port, or a file of flows with --traffic");
@@ -162,22 +165,37 @@ fn requests(args: &CheckArgs) -> Result<Vec<Request>> {
         ProtocolArg::Sctp => Protocol::Sctp,
         ProtocolArg::Icmp => Protocol::Icmp,
     });
-    let port = match (&args.port, protocol) {
-        (Some(_), Some(Protocol::Icmp)) => bail!("--protocol icmp takes no --port"),
-        (None, Some(Protocol::Icmp)) => None,
-        (Some(port), _) => Some(port.clone()),
-        (None, _) => bail!("--port is required with --from and --to (except for --protocol icmp)"),
-    };
+    let port = args.port.as_deref().map(str::parse).transpose()?;
+    // The engine checks the shape; these say it in the flags' words.
+    let spec = flow_spec(from, to, namespace, protocol, port).map_err(|err| match err {
+        ResolveError::IcmpPort => anyhow!("--protocol icmp takes no --port"),
+        ResolveError::PortRequired => {
+            anyhow!("--port is required with --from and --to (except for --protocol icmp)")
+        }
+        other => other.into(),
+    })?;
     Ok(vec![Request {
         from: from.clone(),
         to: to.clone(),
-        port,
-        protocol,
+        spec,
         expect: args.expect,
     }])
 }
 
-fn traffic_file(path: &Path) -> Result<Vec<Request>> {
+/// The engine's flow spec from the user's texts; endpoints without a namespace are in
+/// `namespace`.
+fn flow_spec(
+    from: &str,
+    to: &str,
+    namespace: &str,
+    protocol: Option<Protocol>,
+    port: Option<PortSpec>,
+) -> Result<FlowSpec, ResolveError> {
+    let endpoint = |text: &str| EndpointSpec::parse_in(text, namespace);
+    FlowSpec::new(endpoint(from)?, endpoint(to)?, protocol, port)
+}
+
+fn traffic_file(path: &Path, namespace: &str) -> Result<Vec<Request>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let entries: Vec<TrafficEntry> = serde_yaml_ng::from_str(&text).with_context(|| {
@@ -203,75 +221,21 @@ fn traffic_file(path: &Path) -> Result<Vec<Request>> {
                 Some("deny") => Some(Expectation::Deny),
                 Some(other) => bail!("{}: expect {other:?}: want allow or deny", at()),
             };
-            let port = match (e.port, protocol) {
-                (Some(_), Some(Protocol::Icmp)) => bail!("{}: icmp has no port", at()),
-                (None, Some(Protocol::Icmp)) => None,
-                (Some(PortText::Number(n)), _) => Some(n.to_string()),
-                (Some(PortText::Name(name)), _) => Some(name),
-                (None, _) => bail!("{}: port is required (except for icmp)", at()),
-            };
+            let port = e.port.map(|p| match p {
+                PortText::Number(n) => n.to_string(),
+                PortText::Name(name) => name,
+            });
+            let port = port
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .with_context(at)?;
             Ok(Request {
+                spec: flow_spec(&e.from, &e.to, namespace, protocol, port).with_context(at)?,
                 from: e.from,
                 to: e.to,
-                port,
-                protocol,
                 expect,
             })
         })
         .collect()
-}
-
-fn resolve(input: &Input, request: &Request) -> Result<Flow> {
-    let engine = &input.engine;
-    let src = input.endpoint(&request.from)?;
-    let dst = input.endpoint(&request.to)?;
-    let (protocol, port) = match request.port.as_deref() {
-        // Only ICMP comes without a port (checked when reading the request).
-        None => (Protocol::Icmp, 0),
-        Some(text) => match text.parse::<u16>() {
-            Ok(0) => bail!("port 0 is not a destination port"),
-            Ok(port) => (request.protocol.unwrap_or(Protocol::Tcp), port),
-            Err(_) => named_port(engine, dst, text, request.protocol, &request.to)?,
-        },
-    };
-    Ok(Flow {
-        src,
-        dst,
-        protocol,
-        port,
-    })
-}
-
-/// A port name resolves on the destination pod, as policies resolve named ports.
-fn named_port(
-    engine: &Engine,
-    dst: Endpoint,
-    name: &str,
-    protocol: Option<Protocol>,
-    to: &str,
-) -> Result<(Protocol, u16)> {
-    let Endpoint::Pod(pod) = engine.normalize(dst) else {
-        bail!("port {name:?} is a name, but {to} is not a pod: give a number");
-    };
-    let pod = engine.cluster.pod(pod);
-    let found = pod
-        .ports
-        .iter()
-        .find(|p| p.name == name && protocol.is_none_or(|w| w == p.protocol));
-    match found {
-        Some(p) => Ok((p.protocol, p.port)),
-        None => {
-            let names: Vec<String> = pod
-                .ports
-                .iter()
-                .map(|p| format!("{}({}/{})", p.name, p.protocol, p.port))
-                .collect();
-            let have = if names.is_empty() {
-                "no named ports".to_owned()
-            } else {
-                names.join(", ")
-            };
-            bail!("{to} has no container port named {name:?}; it has {have}")
-        }
-    }
 }

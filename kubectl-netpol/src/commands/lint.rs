@@ -1,16 +1,14 @@
-//! `kubectl netpol lint`: the engine's findings, and every invalid field, as one list.
+//! `kubectl netpol lint`: every invalid field (under its validity rule's id) and the engine's
+//! lint findings, as one list.
 
 use crate::output::{out, outln};
 use anyhow::Result;
 use netpol_engine::Engine;
-use netpol_engine::lint::{Finding, Severity, lint};
+use netpol_engine::lint::{Severity, report};
 
 use crate::cli::{FailOn, LintArgs, OutputFormat};
 use crate::input::load_state;
 use crate::output::{Style, fit, structured, table};
-
-/// Fields the engine cannot compile are findings too: lint reports them instead of stopping.
-const INVALID_FIELD: &str = "invalid-field";
 
 pub fn run(args: &LintArgs) -> Result<u8> {
     let state = load_state(
@@ -18,19 +16,9 @@ pub fn run(args: &LintArgs) -> Result<u8> {
         args.source.namespace.as_deref(),
         &args.source.connection,
     )?;
-    let build = Engine::build(&state);
-    let mut findings: Vec<Finding> = build
-        .errors
-        .into_iter()
-        .map(|e| Finding {
-            severity: Severity::Error,
-            check: INVALID_FIELD,
-            object: e.object,
-            field: Some(e.field),
-            message: e.message,
-        })
-        .collect();
-    findings.extend(lint(&state, &build.engine));
+    // Invalid fields are findings too, under their validity rule's id: lint reports them
+    // instead of stopping.
+    let findings = report(&state, &Engine::build(&state));
     let threshold = match args.fail_on {
         FailOn::Error => Some(Severity::Error),
         FailOn::Warning => Some(Severity::Warning),

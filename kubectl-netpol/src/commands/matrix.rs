@@ -6,26 +6,30 @@ mod svg;
 use crate::output::{out, outln};
 use std::collections::BTreeSet;
 
-use anyhow::{Result, bail};
-use netpol_engine::{Endpoint, Engine, Flow, Protocol};
+use anyhow::{Context, Result, bail};
+use netpol_engine::{Endpoint, Engine, Flow, PortSpec, Protocol};
 use serde::Serialize;
 
 use crate::cli::{MatrixArgs, MatrixFormat};
 use crate::input::load_engine;
 use crate::output::table;
 
-/// A port to probe: a number, or a name resolved on each destination.
+/// A port to probe: a protocol (`None`: TCP for a number, the named port's own for a name) and
+/// a port, a name being resolved on each destination by the engine.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Probe {
-    Number(Protocol, u16),
-    Name(String),
+struct Probe {
+    protocol: Option<Protocol>,
+    port: PortSpec,
 }
 
 impl std::fmt::Display for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Number(p, n) => write!(f, "{p}/{n}"),
-            Self::Name(name) => f.write_str(name),
+        match (&self.port, self.protocol) {
+            (PortSpec::Number(n), protocol) => {
+                write!(f, "{}/{n}", protocol.unwrap_or(Protocol::Tcp))
+            }
+            (PortSpec::Name(name), None) => f.write_str(name),
+            (PortSpec::Name(name), Some(protocol)) => write!(f, "{protocol}/{name}"),
         }
     }
 }
@@ -105,12 +109,10 @@ fn probes(engine: &Engine, members: &[Member], ports: &[String]) -> Result<Vec<P
         let all: BTreeSet<Probe> = members
             .iter()
             .flat_map(|m| {
-                engine
-                    .cluster
-                    .pod(m.pod)
-                    .ports
-                    .iter()
-                    .map(|p| Probe::Number(p.protocol, p.port))
+                engine.cluster.pod(m.pod).ports.iter().map(|p| Probe {
+                    protocol: Some(p.protocol),
+                    port: PortSpec::Number(p.port),
+                })
             })
             .collect();
         if all.is_empty() {
@@ -123,16 +125,15 @@ fn probes(engine: &Engine, members: &[Member], ports: &[String]) -> Result<Vec<P
         .map(|text| {
             let (protocol, port) = match text.split_once('/') {
                 Some((p, n)) => match Protocol::parse(p) {
-                    Some(protocol) => (protocol, n),
+                    Some(protocol) => (Some(protocol), n),
                     None => bail!("--port {text}: protocol {p:?}: want tcp, udp or sctp"),
                 },
-                None => (Protocol::Tcp, text.as_str()),
+                None => (None, text.as_str()),
             };
-            Ok(match port.parse::<u16>() {
-                Ok(0) => bail!("--port {text}: port 0"),
-                Ok(n) => Probe::Number(protocol, n),
-                Err(_) => Probe::Name(port.to_owned()),
-            })
+            let port = port
+                .parse::<PortSpec>()
+                .with_context(|| format!("--port {text}"))?;
+            Ok(Probe { protocol, port })
         })
         .collect()
 }
@@ -142,20 +143,12 @@ fn compute(engine: &Engine, members: Vec<Member>, probes: &[Probe]) -> Matrix {
     for (from, src) in members.iter().enumerate() {
         for (to, dst) in members.iter().enumerate() {
             for probe in probes {
-                let target = match probe {
-                    Probe::Number(p, n) => Some((*p, *n)),
-                    Probe::Name(name) => engine
-                        .cluster
-                        .pod(dst.pod)
-                        .ports
-                        .iter()
-                        .find(|p| &p.name == name)
-                        .map(|p| (p.protocol, p.port)),
-                };
-                let allowed = target.map(|(protocol, port)| {
+                let dst_endpoint = Endpoint::Pod(dst.pod);
+                let target = engine.resolve_port(dst_endpoint, probe.protocol, &probe.port);
+                let allowed = target.ok().map(|(protocol, port)| {
                     let flow = Flow {
                         src: Endpoint::Pod(src.pod),
-                        dst: Endpoint::Pod(dst.pod),
+                        dst: dst_endpoint,
                         protocol,
                         port,
                     };

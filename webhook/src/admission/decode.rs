@@ -2,7 +2,7 @@
 
 use kube::core::admission::AdmissionRequest;
 use kube::core::{DynamicObject, GroupVersionKind};
-use netpol_engine::load::{Object, read_json_values};
+use netpol_engine::load::{Object, policy_from_json};
 use netpol_engine::model::{PolicyKind, PolicyRef};
 
 /// The policy kind of a request's group, version and kind, if this webhook serves it.
@@ -24,7 +24,10 @@ pub fn served_kind(gvk: &GroupVersionKind) -> Option<PolicyKind> {
     )
 }
 
-/// The object of a CREATE or UPDATE, decoded as the reader decodes files.
+/// The object of a CREATE or UPDATE, decoded once, straight from the review into the typed API
+/// (its metadata is typed already; the spec is read in place), with the reader's field paths.
+/// The request's kind decides the type (the object's apiVersion and kind are optional in a
+/// review); the request's namespace and name fill in what the object's metadata leaves out.
 pub fn object(
     request: &AdmissionRequest<DynamicObject>,
     kind: PolicyKind,
@@ -36,33 +39,23 @@ pub fn object(
             kind.name()
         ));
     };
-    let mut value = serde_json::to_value(raw).map_err(|e| format!("unreadable object: {e}"))?;
-    if let Some(map) = value.as_object_mut() {
-        // The object's own apiVersion and kind are optional in the review; the request's win.
-        let gvk = &request.kind;
-        map.insert(
-            "apiVersion".into(),
-            format!("{}/{}", gvk.group, gvk.version).into(),
+    let mut metadata = raw.metadata.clone();
+    if kind == PolicyKind::NetworkPolicy && metadata.namespace.as_deref().is_none_or(str::is_empty)
+    {
+        metadata.namespace = Some(
+            request
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
         );
-        map.insert("kind".into(), gvk.kind.clone().into());
     }
-    let namespace = request.namespace.as_deref().unwrap_or("default");
-    let mut loaded = read_json_values("request", vec![value], namespace);
-    if !loaded.errors.is_empty() {
-        let messages: Vec<String> = loaded
-            .errors
-            .iter()
-            .map(|e| match &e.object {
-                Some(object) => format!("{object}: {}", e.message),
-                None => e.message.clone(),
-            })
-            .collect();
-        return Err(format!("invalid {}: {}", kind.name(), messages.join("; ")));
+    if metadata.name.as_deref().is_none_or(str::is_empty) {
+        metadata.name = Some(request.name.clone());
     }
-    match loaded.objects.pop() {
-        Some(located) => Ok(located.object),
-        None => Err(format!("the request's object is not a {}", kind.name())),
-    }
+    policy_from_json(kind, metadata, &raw.data).map_err(|e| match &e.object {
+        Some(object) => format!("invalid {}: {object}: {}", kind.name(), e.message),
+        None => format!("invalid {}: {}", kind.name(), e.message),
+    })
 }
 
 /// The policy a DELETE removes: from the old object when sent, else from the request's name.
