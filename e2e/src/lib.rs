@@ -40,3 +40,12 @@ pub fn target_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"))
 }
+
+/// A program of the workspace as cargo built it: in `$NETPOL_BIN_DIR` when set (e.g.
+/// `target/release` for benchmarks), else in the debug profile's folder.
+pub fn binary(name: &str) -> PathBuf {
+    std::env::var_os("NETPOL_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("debug"))
+        .join(name)
+}

@@ -62,7 +62,7 @@ fn evaluate(
     before: &Engine,
     after: &Engine,
     cells: &Cells,
-    changes: &[report::PolicyChange],
+    changes: &[PolicyChange],
     deadline: Option<Instant>,
     sink: &mut impl Sink,
 ) -> bool {

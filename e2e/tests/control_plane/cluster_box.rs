@@ -28,7 +28,7 @@ use crate::suite::Suite;
 use crate::topology::{self, Topology};
 use crate::webhook::{self, Launch, NAMESPACE, RELEASE};
 
-const NODES: [&str; 2] = ["box-n1", "box-n2"];
+pub const NODES: [&str; 2] = ["box-n1", "box-n2"];
 const ENFORCER: &str = "netpol-enforcer";
 const PROBE_TIMEOUT_MS: u64 = 300;
 /// How long a change may take to be enforced before a mismatch counts.
@@ -79,7 +79,7 @@ pub fn traffic(suite: &Suite) -> Result<()> {
         let addresses: BTreeMap<String, Ipv4Addr> =
             pods.iter().map(|(k, _, ip)| (k.clone(), *ip)).collect();
         let plugin = Plugin {
-            binary: target_dir().join("debug/kubectl-netpol"),
+            binary: netpol_e2e::binary("kubectl-netpol"),
             env: suite.plane.env(),
         };
         let mut box_ = Box_ {
@@ -321,7 +321,7 @@ impl Box_<'_> {
     }
 }
 
-fn deny_y_to_x() -> serde_json::Value {
+pub fn deny_y_to_x() -> serde_json::Value {
     deny_to_x(&["y"])
 }
 
@@ -342,9 +342,9 @@ fn deny_to_x(from: &[&str]) -> serde_json::Value {
 }
 
 /// An enforcer process in a node's namespace; SIGTERM (its clean shutdown) on drop.
-struct NodeEnforcer {
+pub struct NodeEnforcer {
     child: Child,
-    log: PathBuf,
+    pub log: PathBuf,
 }
 
 impl Drop for NodeEnforcer {
@@ -366,7 +366,7 @@ impl Drop for NodeEnforcer {
 
 /// One enforcer per node namespace with the DaemonSet's arguments, as the chart's enforcer
 /// ServiceAccount, reaching the API server through a forwarder on the node's loopback.
-fn start_enforcers(
+pub fn start_enforcers(
     suite: &Suite,
     topology: &Topology,
     scratch: &Path,
@@ -375,7 +375,7 @@ fn start_enforcers(
     let args = webhook::overriding(&args, &[("--metrics-addr", "127.0.0.1:9401")]);
     let kubeconfig =
         suite.token_kubeconfig(NAMESPACE, ENFORCER, &scratch.join("enforcer.kubeconfig"))?;
-    let binary = target_dir().join("debug/netpol-enforcer");
+    let binary = netpol_e2e::binary("netpol-enforcer");
     ensure!(
         binary.is_file(),
         "{} is missing: `cargo test --workspace` builds it",

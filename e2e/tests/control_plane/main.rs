@@ -58,7 +58,7 @@ const CHECKS: &[(&str, Check)] = &[
 
 /// The pod agent of the network-namespace tests (`agent.rs`), built by `cargo test --workspace`.
 fn probe_binary() -> std::path::PathBuf {
-    netpol_e2e::target_dir().join("debug/netpol-netns-probe")
+    netpol_e2e::binary("netpol-netns-probe")
 }
 
 fn main() -> ExitCode {

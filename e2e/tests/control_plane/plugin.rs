@@ -93,7 +93,7 @@ fn commands(suite: &Suite, scratch: &Path) -> Result<()> {
 }
 
 fn plugin(env: Vec<(OsString, OsString)>) -> Result<Plugin> {
-    let binary = target_dir().join("debug/kubectl-netpol");
+    let binary = netpol_e2e::binary("kubectl-netpol");
     ensure!(
         binary.is_file(),
         "{} is missing: `cargo test --workspace` builds it",

@@ -128,7 +128,7 @@ fn checks_against(suite: &Suite, scratch: &Path) -> Result<()> {
     )?;
     step(
         "no request of the webhook was forbidden by the chart's RBAC",
-        || forbidden_lines(&log),
+        || forbidden_lines(log),
     )
 }
 
@@ -521,7 +521,7 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn start(args: &[String], address: &str, kubeconfig: &Path, log: &Path) -> Result<Self> {
-        let binary = target_dir().join("debug/netpol-webhook");
+        let binary = netpol_e2e::binary("netpol-webhook");
         ensure!(
             binary.is_file(),
             "{} is missing: `cargo test --workspace` builds it (or cargo build -p netpol-webhook)",

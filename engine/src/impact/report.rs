@@ -11,9 +11,9 @@ use super::cells::{Cells, Pair, Remote, Unit};
 use super::changes::PolicyChange;
 use super::nodes::{self, Relation, Tally};
 use super::ports::PortClass;
-use crate::engine::{Engine, Policy};
+use crate::engine::Engine;
 use crate::eval::Flow;
-use crate::model::{PolicyRef, Protocol};
+use crate::model::Protocol;
 
 /// Flows between two workloads (or a workload and an address range) on a port class whose
 /// verdict changed the same way.

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::cells::{Cells, Pair, Remote, Unit};
 use super::nodes::Relation;
 use super::ports::PortClass;
-use super::{ImpactOptions, Sink, changes, evaluate, impact, report};
+use super::{ImpactOptions, Sink, changes, evaluate, impact};
 use crate::engine::{Engine, Policy, compile_policies};
 use crate::eval::{Endpoint, Flow};
 use crate::model::{AdminPeer, NetPeer, PortMatch, Protocol};
