@@ -101,8 +101,20 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Starts a control plane in a new directory under the system's temporary directory.
+    /// Starts a control plane in a new directory under the system's temporary directory. A
+    /// failed start is tried once more on other ports (a port chosen free can be taken before
+    /// the component binds it); the first failure is printed.
     pub fn start(script: &Path) -> Result<Self> {
+        match Self::start_once(script) {
+            Ok(plane) => Ok(plane),
+            Err(first) => {
+                eprintln!("control plane: the first start failed, trying again: {first:#}");
+                Self::start_once(script)
+            }
+        }
+    }
+
+    fn start_once(script: &Path) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("netpol-control-plane-{}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)
@@ -193,11 +205,17 @@ impl ControlPlane {
             .output()
             .with_context(|| format!("running {} {verb}", self.script.display()))?;
         if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            // The script's own lines say what failed; the components' log tails follow them.
+            let said: Vec<&str> = stderr
+                .lines()
+                .filter(|l| l.starts_with("[control-plane]"))
+                .collect();
             bail!(
-                "control-plane {verb} failed ({}):\n{}{}",
+                "control-plane {verb} failed ({}):\n{}\n{}",
                 output.status,
-                String::from_utf8_lossy(&output.stdout).trim(),
-                tail(&String::from_utf8_lossy(&output.stderr), 40),
+                said.join("\n"),
+                tail(&stderr, 40),
             );
         }
         Ok(())
