@@ -39,7 +39,6 @@ pub fn traffic(suite: &Suite) -> Result<()> {
         return Ok(());
     }
     suite.ensure_crds()?;
-    let kubectl = &suite.kubectl;
     let helm = Helm::locate()?.with_kubeconfig(&suite.plane.kubeconfig);
     helm.deploy(
         "install",
@@ -55,7 +54,7 @@ pub fn traffic(suite: &Suite) -> Result<()> {
         let pods = place_pods();
         let prefix = topology::prefix("box");
         let topology = topology::build(&prefix, NODES.len(), &pods)?;
-        kubectl.apply_ok(&probe::namespaces())?;
+        suite.fresh_namespaces()?;
         for (index, node) in NODES.iter().enumerate() {
             suite.create_node(node, &topology.node_ips[index].to_string())?;
         }

@@ -17,7 +17,7 @@ const NODE: &str = "plugin-node";
 pub fn live(suite: &Suite) -> Result<()> {
     suite.ensure_crds()?;
     let kubectl = &suite.kubectl;
-    kubectl.apply_ok(&probe::namespaces())?;
+    suite.fresh_namespaces()?;
     suite.create_node(NODE, "192.168.250.1")?;
     for (index, pod) in probe::pod_names().iter().enumerate() {
         let (namespace, name) = pod.split_once('/').context("namespace/pod")?;

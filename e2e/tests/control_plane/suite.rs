@@ -79,6 +79,41 @@ impl Suite {
         Ok(names)
     }
 
+    /// The suite's namespaces as a trial expects to find them: present, with their labels only,
+    /// and no pods (a trial's pods are bound to its own nodes, which a pod cannot change). Pods
+    /// on a node without a kubelet are only gone when deleted with no grace period.
+    pub fn fresh_namespaces(&self) -> Result<()> {
+        self.kubectl.apply_ok(&netpol_e2e::probe::namespaces())?;
+        for namespace in netpol_e2e::probe::NAMESPACES {
+            let out = self.kubectl.run(
+                &[
+                    "delete",
+                    "pods",
+                    "--all",
+                    "-n",
+                    namespace,
+                    "--grace-period=0",
+                    "--force",
+                    "--ignore-not-found",
+                    "--wait=true",
+                ],
+                None,
+            )?;
+            ensure!(out.success, "clearing {namespace}: {}", out.stderr.trim());
+            let out = self.kubectl.run(
+                &["label", "namespace", namespace, "netpol.io/webhook-"],
+                None,
+            )?;
+            ensure!(
+                out.success,
+                "unlabelling {namespace}: {}",
+                out.stderr.trim()
+            );
+            self.wait_service_account(namespace, "default")?;
+        }
+        Ok(())
+    }
+
     /// A Node object with an internal address (nothing runs it: there is no kubelet).
     pub fn create_node(&self, name: &str, address: &str) -> Result<()> {
         self.kubectl.apply_ok(&[json!({

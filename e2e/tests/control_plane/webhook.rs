@@ -30,10 +30,7 @@ const AUDIT_PRIORITY: u32 = 600;
 pub fn as_service_account(suite: &Suite) -> Result<()> {
     suite.ensure_crds()?;
     let kubectl = &suite.kubectl;
-    kubectl.apply_ok(&probe::namespaces())?;
-    for namespace in probe::NAMESPACES {
-        suite.wait_service_account(namespace, "default")?;
-    }
+    suite.fresh_namespaces()?;
     kubectl.apply_ok(&probe::pods(probe::DEFAULT_IMAGE))?;
     // Written before any webhook exists: only the audit can find this tie.
     kubectl.apply_ok(&audit_pair())?;
