@@ -87,19 +87,11 @@ fn main() -> Result<()> {
     let plane = ControlPlane::start(&script)?;
     let suite = Suite::new(plane)?;
     suite.ensure_crds()?;
-    let helm = Helm::locate()?.with_kubeconfig(&suite.plane.kubeconfig);
-    helm.deploy(
-        "install",
-        &repo_root().join("charts/netpol"),
-        webhook::RELEASE,
-        webhook::NAMESPACE,
-        &json!({}),
-        Wait::Written,
-    )?;
+    let helm = suite.install_chart()?;
     let scratch = target_dir().join("control-plane-bench");
     std::fs::create_dir_all(&scratch)?;
     let result = run(&suite, &settings, &scratch);
-    helm.uninstall_with(webhook::RELEASE, webhook::NAMESPACE, Wait::Ready(120))?;
+    helm.uninstall_with(suite::RELEASE, suite::NAMESPACE, Wait::Ready(120))?;
     result
 }
 
@@ -115,15 +107,7 @@ fn run(suite: &Suite, settings: &Settings, scratch: &std::path::Path) -> Result<
         suite.create_node(node, &topology.node_ips[index].to_string())?;
     }
     for (key, node, ip) in &pods {
-        let (namespace, name) = key.split_once('/').context("namespace/pod")?;
-        suite.wait_service_account(namespace, "default")?;
-        suite.running_pod(
-            namespace,
-            name,
-            &[("pod", name)],
-            cluster_box::NODES[*node],
-            &ip.to_string(),
-        )?;
+        suite.running_pod(key, cluster_box::NODES[*node], &ip.to_string())?;
     }
     let begun = Instant::now();
     filler_pods(suite, settings.pods.saturating_sub(pods.len()))?;

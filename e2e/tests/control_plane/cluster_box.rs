@@ -26,7 +26,8 @@ use serde_json::json;
 use crate::agent::Agent;
 use crate::suite::Suite;
 use crate::topology::{self, Topology};
-use crate::webhook::{self, Launch, NAMESPACE, RELEASE};
+use crate::suite::{NAMESPACE, RELEASE};
+use crate::webhook::{self, Launch};
 
 pub const NODES: [&str; 2] = ["box-n1", "box-n2"];
 const ENFORCER: &str = "netpol-enforcer";
@@ -39,15 +40,7 @@ pub fn traffic(suite: &Suite) -> Result<()> {
         return Ok(());
     }
     suite.ensure_crds()?;
-    let helm = Helm::locate()?.with_kubeconfig(&suite.plane.kubeconfig);
-    helm.deploy(
-        "install",
-        &repo_root().join("charts/netpol"),
-        RELEASE,
-        NAMESPACE,
-        &json!({}),
-        Wait::Written,
-    )?;
+    let helm = suite.install_chart()?;
     let scratch = target_dir().join("control-plane-box");
     std::fs::create_dir_all(&scratch)?;
     let result = (|| -> Result<()> {
@@ -59,15 +52,7 @@ pub fn traffic(suite: &Suite) -> Result<()> {
             suite.create_node(node, &topology.node_ips[index].to_string())?;
         }
         for (key, node, ip) in &pods {
-            let (namespace, name) = key.split_once('/').context("namespace/pod")?;
-            suite.wait_service_account(namespace, "default")?;
-            suite.running_pod(
-                namespace,
-                name,
-                &[("pod", name)],
-                NODES[*node],
-                &ip.to_string(),
-            )?;
+            suite.running_pod(key, NODES[*node], &ip.to_string())?;
         }
         let mut webhook = Launch::of_chart(suite, &scratch)?.start()?;
         let enforcers = start_enforcers(suite, &topology, &scratch)?;

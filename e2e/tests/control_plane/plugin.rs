@@ -20,15 +20,7 @@ pub fn live(suite: &Suite) -> Result<()> {
     suite.fresh_namespaces()?;
     suite.create_node(NODE, "192.168.250.1")?;
     for (index, pod) in probe::pod_names().iter().enumerate() {
-        let (namespace, name) = pod.split_once('/').context("namespace/pod")?;
-        suite.wait_service_account(namespace, "default")?;
-        suite.running_pod(
-            namespace,
-            name,
-            &[("pod", name)],
-            NODE,
-            &format!("10.77.0.{}", index + 10),
-        )?;
+        suite.running_pod(pod, NODE, &format!("10.77.0.{}", index + 10))?;
     }
     let policies = [deny_y_to_x(), allow_all_in_z()];
     kubectl.apply_ok(&policies)?;

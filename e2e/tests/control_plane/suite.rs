@@ -11,9 +11,14 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::Api;
 use netpol_e2e::cluster::Cluster;
 use netpol_e2e::control_plane::ControlPlane;
+use netpol_e2e::helm::{Helm, Wait};
 use netpol_e2e::repo_root;
 use netpol_e2e::tools::Kubectl;
 use serde_json::{Value, json};
+
+/// The release and namespace of the chart as the trials install it.
+pub const RELEASE: &str = "netpol";
+pub const NAMESPACE: &str = "netpol-system";
 
 pub struct Suite {
     pub plane: ControlPlane,
@@ -127,23 +132,15 @@ impl Suite {
         )
     }
 
-    /// A pod on `node`, made to look as a kubelet would report it: Running, Ready, `ip`.
-    pub fn running_pod(
-        &self,
-        namespace: &str,
-        name: &str,
-        labels: &[(&str, &str)],
-        node: &str,
-        ip: &str,
-    ) -> Result<()> {
-        let labels: serde_json::Map<String, Value> = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
-            .collect();
+    /// The pod `namespace/name` (labelled `pod: name`) on `node`, made to look as a kubelet
+    /// would report it: Running, Ready, `ip`.
+    pub fn running_pod(&self, pod: &str, node: &str, ip: &str) -> Result<()> {
+        let (namespace, name) = pod.split_once('/').context("want namespace/pod")?;
+        self.wait_service_account(namespace, "default")?;
         self.kubectl.apply_ok(&[json!({
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "metadata": {"name": name, "namespace": namespace, "labels": {"pod": name}},
             "spec": {
                 "nodeName": node,
                 "automountServiceAccountToken": false,
@@ -161,6 +158,21 @@ impl Suite {
                 "conditions": [{"type": "Ready", "status": "True"}],
             }}),
         )
+    }
+
+    /// The chart installed with its default values as release `RELEASE` in `NAMESPACE`
+    /// (objects written, nothing waited for: no pod runs here); the engine that installed it.
+    pub fn install_chart(&self) -> Result<Helm> {
+        let helm = Helm::locate()?.with_kubeconfig(&self.plane.kubeconfig);
+        helm.deploy(
+            "install",
+            &repo_root().join("charts/netpol"),
+            RELEASE,
+            NAMESPACE,
+            &json!({}),
+            Wait::Written,
+        )?;
+        Ok(helm)
     }
 
     fn patch_status(&self, what: &[&str], patch: Value) -> Result<()> {

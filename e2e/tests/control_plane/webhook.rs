@@ -19,10 +19,8 @@ use netpol_e2e::tools::Kubectl;
 use netpol_e2e::{repo_root, target_dir};
 use serde_json::{Value, json};
 
-use crate::suite::Suite;
+use crate::suite::{NAMESPACE, RELEASE, Suite};
 
-pub const RELEASE: &str = "netpol";
-pub const NAMESPACE: &str = "netpol-system";
 pub const NAME: &str = "netpol-webhook";
 /// A priority of the conflict that exists before the webhook does (the audit finds it).
 const AUDIT_PRIORITY: u32 = 600;
@@ -35,15 +33,7 @@ pub fn as_service_account(suite: &Suite) -> Result<()> {
     // Written before any webhook exists: only the audit can find this tie.
     kubectl.apply_ok(&audit_pair())?;
 
-    let helm = Helm::locate()?.with_kubeconfig(&suite.plane.kubeconfig);
-    helm.deploy(
-        "install",
-        &repo_root().join("charts/netpol"),
-        RELEASE,
-        NAMESPACE,
-        &json!({}),
-        Wait::Written,
-    )?;
+    let helm = suite.install_chart()?;
     let scratch = target_dir().join("control-plane-webhook");
     std::fs::create_dir_all(&scratch)?;
     let result = checks_against(suite, &scratch);
