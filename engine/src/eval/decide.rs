@@ -1,13 +1,15 @@
 //! The tier walk: Admin (ANP, CNP Admin) by priority, NetworkPolicy, Baseline (CNP Baseline,
 //! BANP), then default allow; egress at the source, ingress at the destination.
 
+use std::borrow::Cow;
+
 use super::matching::{PeerMatch, Remote, net_ports_match, ports_match};
 use super::walkthrough::{
     Decider, Decision, DirectionDecision, RuleRef, Step, StepResult, TierName, Verdict, Walkthrough,
 };
 use super::{Endpoint, Flow};
 use crate::cluster::PodId;
-use crate::engine::{Applied, Engine};
+use crate::engine::{AdminSlot, Applied, Engine};
 use crate::model::{Action, AdminPolicy, AdminRule, AdminTier, Direction, Pod};
 
 /// Where steps go: nowhere on the fast path, into a list for walkthroughs.
@@ -161,6 +163,19 @@ impl Engine {
         flow: &Flow,
         trace: &mut T,
     ) -> DirectionDecision {
+        self.direction_ordered(direction, flow, None, trace)
+    }
+
+    /// `direction` of a normalized flow with two admin policies of one tier and priority met
+    /// in the order given (`first` before `second`) instead of by name, everything else
+    /// unchanged: the walk that tells whether a tie's order changes a verdict.
+    pub(crate) fn direction_ordered<T: Trace>(
+        &self,
+        direction: Direction,
+        flow: &Flow,
+        order: Option<(AdminSlot, AdminSlot)>,
+        trace: &mut T,
+    ) -> DirectionDecision {
         let (subject, other) = match direction {
             Direction::Egress => (flow.src, flow.dst),
             Direction::Ingress => (flow.dst, flow.src),
@@ -202,6 +217,10 @@ impl Engine {
             return allowed(Decider::Default);
         }
         let applied = self.applied(self.identity_of(subject_pod));
+        let admin = match order {
+            Some((first, second)) => Cow::Owned(reordered(&applied.admin, first, second)),
+            None => Cow::Borrowed(applied.admin.as_slice()),
+        };
         let ctx = Context {
             direction,
             flow,
@@ -209,13 +228,13 @@ impl Engine {
             destination,
         };
 
-        if let Some(decision) = self.admin_tier(AdminTier::Admin, applied, &ctx, trace) {
+        if let Some(decision) = self.admin_tier(AdminTier::Admin, &admin, &ctx, trace) {
             return decision;
         }
         if let Some(decision) = self.netpol_tier(subject_pod, applied, &ctx, trace) {
             return decision;
         }
-        if let Some(decision) = self.admin_tier(AdminTier::Baseline, applied, &ctx, trace) {
+        if let Some(decision) = self.admin_tier(AdminTier::Baseline, &admin, &ctx, trace) {
             return decision;
         }
         trace.step(|| Step {
@@ -233,7 +252,7 @@ impl Engine {
     fn admin_tier<T: Trace>(
         &self,
         tier: AdminTier,
-        applied: &Applied,
+        admin: &[AdminSlot],
         ctx: &Context,
         trace: &mut T,
     ) -> Option<DirectionDecision> {
@@ -242,7 +261,7 @@ impl Engine {
             AdminTier::Baseline => TierName::Baseline,
         };
         let mut previous: Option<&AdminPolicy> = None;
-        for slot in &applied.admin {
+        for slot in admin {
             let policy = self.admin_policy(*slot);
             if policy.tier != tier {
                 continue;
@@ -447,6 +466,18 @@ impl Engine {
             admin_rule: None,
         })
     }
+}
+
+/// `admin` with `first` moved to where `second` was when `second` came first.
+fn reordered(admin: &[AdminSlot], first: AdminSlot, second: AdminSlot) -> Vec<AdminSlot> {
+    let mut out = admin.to_vec();
+    let at = |s| out.iter().position(|x| *x == s);
+    if let (Some(i), Some(j)) = (at(first), at(second))
+        && j < i
+    {
+        out.swap(i, j);
+    }
+    out
 }
 
 struct Context<'a> {

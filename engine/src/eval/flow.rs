@@ -88,12 +88,10 @@ impl std::str::FromStr for EndpointSpec {
                 namespace: (*namespace).to_owned(),
                 name: (*name).to_owned(),
             }),
-            [namespace, kind, name] if is_pod_kind(kind) => {
-                Ok(Self::Pod {
-                    namespace: (*namespace).to_owned(),
-                    name: (*name).to_owned(),
-                })
-            }
+            [namespace, kind, name] if is_pod_kind(kind) => Ok(Self::Pod {
+                namespace: (*namespace).to_owned(),
+                name: (*name).to_owned(),
+            }),
             [namespace, kind, name] => match WorkloadKind::parse(kind) {
                 Some(kind) => Ok(Self::Workload {
                     namespace: (*namespace).to_owned(),
@@ -236,8 +234,16 @@ mod tests {
             ("pod/web-1", Ok(pod("shop", "web-1")), "pod/name"),
             ("deployment/web", Ok(deployment("shop", "web")), "kind/name"),
             ("deploy/web", Ok(deployment("shop", "web")), "a short kind"),
-            ("bank/api", Ok(pod("bank", "api")), "namespace/pod as before"),
-            ("bank/deployment/api", Ok(deployment("bank", "api")), "fully named"),
+            (
+                "bank/api",
+                Ok(pod("bank", "api")),
+                "namespace/pod as before",
+            ),
+            (
+                "bank/deployment/api",
+                Ok(deployment("bank", "api")),
+                "fully named",
+            ),
             (
                 "10.0.0.1",
                 Ok(EndpointSpec::Address("10.0.0.1".parse().unwrap())),
