@@ -110,11 +110,8 @@ pub fn review(
         PolicyKind::AdminNetworkPolicy | PolicyKind::ClusterNetworkPolicy,
     ) = (upserts.as_slice(), kind)
     {
-        // The tie is walked with the new version in place: the engine after the change when
-        // it is built, else `conflicts_with` applies the change itself, only when some other
-        // policy shares the priority.
-        let base: &Engine = after.as_ref().unwrap_or(engine);
-        if let Err(message) = priority::check(base, policy, settings.priority_mode, &mut notes) {
+        // The tie is walked with this version in place of any cached one (`conflicts_with`).
+        if let Err(message) = priority::check(engine, policy, settings.priority_mode, &mut notes) {
             return finish(base_response.deny(message), Outcome::Denied, notes, true);
         }
     }

@@ -9,7 +9,6 @@ mod latent;
 mod search;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -17,7 +16,7 @@ use serde::Serialize;
 use self::search::{Example, Footprint, Found};
 use super::index::Index;
 use super::{Check, Findings, Severity, rule_name};
-use crate::engine::{AdminSlot, Engine, IdentityId, Policy, order_key};
+use crate::engine::{AdminSlot, Engine, IdentityId, order_key};
 use crate::model::{
     Action, AdminPolicy, AdminRule, AdminTier, Direction, PolicyKind, PolicyRef, Protocol,
 };
@@ -101,8 +100,7 @@ fn examine<'e>(
         }
         let fa = &footprints[&(slot_a, direction)];
         let fb = &footprints[&(slot_b, direction)];
-        let found: Found =
-            search::search(index, (slot_a, a, fa), (slot_b, b, fb), direction, &common);
+        let found: Found = search::search(index, (a, fa), (b, fb), direction, &common);
         if let Some(ex) = found.conflict {
             return Outcome::Conflict(common, ex);
         }
@@ -167,7 +165,7 @@ fn pair<'e>(
         Outcome::Agree(common, latent) => (common, latent),
     };
     if let Some(ex) = latent {
-        let why = latent::explain(engine, &ex, (slot_a, slot_b), tier);
+        let why = latent::explain(engine, &ex, (a, b));
         out.push(
             &LATENT,
             &a.id,
@@ -281,57 +279,36 @@ pub fn conflicts_for(engine: &Engine, id: &PolicyRef) -> Vec<PriorityClash> {
 }
 
 /// Like [`conflicts_for`], for a policy that need not be in `engine` (one about to be
-/// created or replaced). The orders are walked by the engine, so when `engine` does not hold
-/// this very version, it is analysed in a copy of `engine` with the change applied (built only
-/// when some policy shares the priority); pass an engine that holds it to spare that.
+/// created or replaced): a version of it in `engine` is not compared with it, and the tie is
+/// walked with this version in its place.
 pub fn conflicts_with(engine: &Engine, policy: &AdminPolicy) -> Vec<PriorityClash> {
     let Some(priority) = policy.priority else {
         return Vec::new();
     };
-    let tied = |engine: &Engine| -> Vec<(AdminSlot, Arc<AdminPolicy>)> {
-        let mut others: Vec<(AdminSlot, Arc<AdminPolicy>)> = engine
-            .admin_policies()
-            .filter(|(_, p)| {
-                p.id != policy.id && p.tier == policy.tier && p.priority == Some(priority)
-            })
-            .map(|(s, p)| (s, p.clone()))
-            .collect();
-        others.sort_by(|a, b| order_key(&a.1).cmp(&order_key(&b.1)));
-        others
-    };
-    if tied(engine).is_empty() {
+    let mut others: Vec<(AdminSlot, &AdminPolicy)> = engine
+        .admin_policies()
+        .filter(|(_, p)| p.id != policy.id && p.tier == policy.tier && p.priority == Some(priority))
+        .map(|(s, p)| (s, p.as_ref()))
+        .collect();
+    if others.is_empty() {
         return Vec::new();
     }
-    let holds = |engine: &Engine| {
-        engine
-            .admin_policies()
-            .find(|(_, p)| p.id == policy.id)
-            .filter(|(_, p)| ***p == *policy)
-            .map(|(s, _)| s)
-    };
-    let changed;
-    let (engine, slot) = match holds(engine) {
-        Some(slot) => (engine, slot),
-        None => {
-            changed = engine.with_changes(vec![Policy::Admin(Arc::new(policy.clone()))], &[]);
-            let slot = holds(&changed).expect("the policy was just stored");
-            (&changed, slot)
-        }
-    };
+    others.sort_by(|a, b| order_key(a.1).cmp(&order_key(b.1)));
     let index = Index::new(engine);
-    let policy = engine.admin_policy(slot);
+    let subjects = engine.selected_identities(&policy.subject);
+    // Footprints are keyed by slot; the policy asked about may have none.
+    const ASKED: AdminSlot = AdminSlot::MAX;
     let mut footprints = FxHashMap::default();
     let mut out = Vec::new();
-    let others = tied(engine);
-    for (other_slot, other) in &others {
+    for (other_slot, other) in others {
         let outcome = examine(
             &index,
             &mut footprints,
-            (slot, policy, &index.admin_subjects[slot as usize]),
+            (ASKED, policy, &subjects),
             (
-                *other_slot,
+                other_slot,
                 other,
-                &index.admin_subjects[*other_slot as usize],
+                &index.admin_subjects[other_slot as usize],
             ),
         );
         let flow = |ex: &Example| ClashFlow {
@@ -353,7 +330,7 @@ pub fn conflicts_with(engine: &Engine, policy: &AdminPolicy) -> Vec<PriorityClas
             Outcome::Disjoint => (Vec::new(), None, None),
             Outcome::Agree(common, latent) => {
                 let latent = latent.map(|ex| {
-                    let why = latent::explain(engine, &ex, (slot, *other_slot), policy.tier);
+                    let why = latent::explain(engine, &ex, (policy, other));
                     ClashFlow {
                         because: Some(why.because),
                         would_conflict_if: Some(why.would_conflict_if),

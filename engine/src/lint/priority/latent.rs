@@ -3,9 +3,9 @@
 //! either order when the tie is never reached).
 
 use super::search::Example;
-use crate::engine::{AdminSlot, Engine};
+use crate::engine::Engine;
 use crate::eval::{Decider, Endpoint, Flow, Step, StepResult, TierName};
-use crate::model::{Action, AdminTier, Direction};
+use crate::model::{Action, AdminPolicy, AdminTier, Direction};
 
 /// `because`: what decides the flow whatever the order; `would_conflict_if`: the change below
 /// the tie that would make the order matter.
@@ -17,13 +17,13 @@ pub(in crate::lint) struct Latent {
 pub(in crate::lint) fn explain(
     engine: &Engine,
     ex: &Example,
-    slots: (AdminSlot, AdminSlot),
-    tier: AdminTier,
+    (a, b): (&AdminPolicy, &AdminPolicy),
 ) -> Latent {
+    let tier = a.tier;
     let order = if ex.rule_b.action == Action::Pass {
-        (slots.1, slots.0)
+        (b, a)
     } else {
-        slots
+        (a, b)
     };
     let flow = Flow {
         src: ex.src,

@@ -41,13 +41,13 @@ pub(in crate::lint) struct Found<'p> {
     pub latent: Option<Example<'p>>,
 }
 
-/// One of the two tied policies: its slot, the policy and its footprint in the direction.
-pub(in crate::lint) type Side<'p, 'f> = (AdminSlot, &'p AdminPolicy, &'f Footprint<'p>);
+/// One of the two tied policies and its footprint in the direction.
+pub(in crate::lint) type Side<'p, 'f> = (&'p AdminPolicy, &'f Footprint<'p>);
 
 pub(in crate::lint) fn search<'p>(
     index: &Index<'p>,
-    (slot_a, a, fa): Side<'p, '_>,
-    (slot_b, b, fb): Side<'p, '_>,
+    (a, fa): Side<'p, '_>,
+    (b, fb): Side<'p, '_>,
     direction: Direction,
     common: &[IdentityId],
 ) -> Found<'p> {
@@ -60,11 +60,12 @@ pub(in crate::lint) fn search<'p>(
         .collect();
     let named = |ports: &[&PortMatch]| ports.iter().any(|p| matches!(p, PortMatch::Named { .. }));
     let ingress = direction == Direction::Ingress;
-    let mut subjects = subjects(engine, a, common, ingress && named(&tied_ports));
-    let mut below = Below::new(engine, a.tier, direction, &subjects);
+    let tied = [a, b];
+    let mut subjects = subjects(engine, tied, common, ingress && named(&tied_ports));
+    let mut below = Below::new(engine, tied, direction, &subjects);
     if ingress && !named(&tied_ports) && named(&below.ports) {
-        subjects = subjects_by_ports(engine, a, common);
-        below = Below::new(engine, a.tier, direction, &subjects);
+        subjects = self::subjects(engine, tied, common, true);
+        below = Below::new(engine, tied, direction, &subjects);
     }
     let mut ports = tied_ports;
     ports.extend(below.ports.iter().copied());
@@ -127,7 +128,7 @@ pub(in crate::lint) fn search<'p>(
                         port,
                         rule_a: x,
                         rule_b: y,
-                        allowed: [walk((slot_a, slot_b)), walk((slot_b, slot_a))],
+                        allowed: [walk((a, b)), walk((b, a))],
                     };
                     if example.allowed[0] != example.allowed[1] {
                         found.conflict = Some(example);
@@ -172,11 +173,12 @@ fn subject_pods(
 /// combination.
 fn subjects<'e>(
     engine: &'e Engine,
-    tied: &AdminPolicy,
+    [tied, other]: [&AdminPolicy; 2],
     common: &[IdentityId],
     by_ports: bool,
 ) -> Vec<(IdentityId, Vec<&'e AdminPolicy>)> {
-    // `applied` is in evaluation order, so the policies before the tie are one run of it.
+    // `applied` is in evaluation order, so the policies before the tie are one run of it (an
+    // older version of one of the two may sit there: the tie replaces it).
     let before = |id: IdentityId| -> &'e [AdminSlot] {
         let applied = &engine.applied(id).admin;
         let key = |s: &AdminSlot| {
@@ -203,19 +205,14 @@ fn subjects<'e>(
             .or_default();
         if *count < 2 {
             *count += 1;
-            let before = before(*id).iter().map(|s| engine.admin_policy(*s));
+            let before = before(*id)
+                .iter()
+                .map(|s| engine.admin_policy(*s))
+                .filter(|p| p.id != tied.id && p.id != other.id);
             out.push((*id, before.collect()));
         }
     }
     out
-}
-
-fn subjects_by_ports<'e>(
-    engine: &'e Engine,
-    tied: &AdminPolicy,
-    common: &[IdentityId],
-) -> Vec<(IdentityId, Vec<&'e AdminPolicy>)> {
-    subjects(engine, tied, common, true)
 }
 
 fn representative(engine: &Engine, id: IdentityId) -> &Pod {
@@ -237,22 +234,21 @@ struct Below<'e> {
 impl<'e> Below<'e> {
     fn new(
         engine: &'e Engine,
-        tier: AdminTier,
+        tied: [&AdminPolicy; 2],
         direction: Direction,
         subjects: &[(IdentityId, Vec<&'e AdminPolicy>)],
     ) -> Self {
+        let tier = tied[0].tier;
         let mut netpols: Vec<NetpolSlot> = Vec::new();
         let mut baseline: Vec<AdminSlot> = Vec::new();
         for (id, _) in subjects {
             let applied = engine.applied(*id);
             netpols.extend(&applied.netpols);
             if tier == AdminTier::Admin {
-                baseline.extend(
-                    applied
-                        .admin
-                        .iter()
-                        .filter(|s| engine.admin_policy(**s).tier == AdminTier::Baseline),
-                );
+                baseline.extend(applied.admin.iter().filter(|s| {
+                    let policy = engine.admin_policy(**s);
+                    policy.tier == AdminTier::Baseline && tied.iter().all(|t| t.id != policy.id)
+                }));
             }
         }
         for slots in [&mut netpols, &mut baseline] {
