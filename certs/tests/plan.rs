@@ -227,7 +227,13 @@ fn shortened_validity_replaces_a_longer_certificate() {
     );
     assert_eq!(serving(&bundle).not_after, now + Duration::seconds(30));
     assert_eq!(
-        plan(Some(Ok(&bundle)), &names(), now + Duration::seconds(5), &short).unwrap(),
+        plan(
+            Some(Ok(&bundle)),
+            &names(),
+            now + Duration::seconds(5),
+            &short
+        )
+        .unwrap(),
         Decision::Keep,
         "the fresh short certificate is kept"
     );

@@ -201,9 +201,8 @@ fn watch<K: Cached>(
     tokio::spawn(
         async move {
             let mut feed = Feed::<K>::default();
-            let stream =
-                watcher::watcher(api, watcher::Config::default().page_size(500))
-                    .backoff(reconnect::Reconnect::default());
+            let stream = watcher::watcher(api, watcher::Config::default().page_size(500))
+                .backoff(reconnect::Reconnect::default());
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
                 match event.map(|e| feed.buffer(e)) {

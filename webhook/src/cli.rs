@@ -109,7 +109,11 @@ pub struct TlsArgs {
     pub webhook_config: Option<String>,
     /// More names for the serving certificate besides the Service's: DNS names or IP addresses
     /// (repeatable, self-managed), e.g. 127.0.0.1 for a webhook the API server calls by URL.
-    #[arg(long = "cert-extra-name", env = "NETPOL_WEBHOOK_CERT_EXTRA_NAMES", value_delimiter = ',')]
+    #[arg(
+        long = "cert-extra-name",
+        env = "NETPOL_WEBHOOK_CERT_EXTRA_NAMES",
+        value_delimiter = ','
+    )]
     pub cert_extra_names: Vec<String>,
     /// How long a serving certificate is valid (self-managed).
     #[arg(long, env = "NETPOL_WEBHOOK_CERT_VALIDITY", default_value = "365d")]

@@ -2,8 +2,8 @@
 
 use crate::output::{out, outln};
 use anyhow::Result;
-use netpol_engine::explain::explain;
 use netpol_engine::Endpoint;
+use netpol_engine::explain::explain;
 
 use crate::cli::{ExplainArgs, OutputFormat};
 use crate::input::load_engine;
