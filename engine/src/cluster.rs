@@ -325,6 +325,31 @@ impl Cluster {
         scored.sort();
         scored.into_iter().take(limit).map(|(_, k)| k).collect()
     }
+
+    /// Workloads whose names are close to `name` (edit distance, the same kind breaking ties),
+    /// as `namespace/kind/name`: those of `namespace` first, then of other namespaces.
+    pub fn similar_workloads(
+        &self,
+        namespace: &str,
+        kind: WorkloadKind,
+        name: &str,
+        limit: usize,
+    ) -> Vec<String> {
+        let within = name.chars().count().max(3) / 3 + 1;
+        let mut scored: Vec<(bool, usize, bool, String)> = self
+            .workload_pods
+            .keys()
+            .filter_map(|(ns, k, n)| {
+                let distance = edit_distance(name, n);
+                (distance <= within).then(|| {
+                    let shown = format!("{ns}/{}/{n}", k.name().to_ascii_lowercase());
+                    (ns != namespace, distance, *k != kind, shown)
+                })
+            })
+            .collect();
+        scored.sort();
+        scored.into_iter().take(limit).map(|s| s.3).collect()
+    }
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

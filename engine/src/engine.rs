@@ -338,6 +338,11 @@ impl Engine {
         }
     }
 
+    /// The slot of a live admin policy.
+    pub fn admin_slot(&self, id: &PolicyRef) -> Option<AdminSlot> {
+        self.admin_slots.get(id).copied()
+    }
+
     pub fn admin_policy(&self, slot: AdminSlot) -> &AdminPolicy {
         self.admin[slot as usize].as_ref().expect("slot in use")
     }

@@ -76,6 +76,7 @@ pub struct Check {
 /// Every check lint runs.
 pub const CHECKS: &[Check] = &[
     priority::CONFLICT,
+    priority::LATENT,
     priority::SHARED,
     shadow::SHADOWED,
     shadow::SHADOWED_BY_PRIORITY,

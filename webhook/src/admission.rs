@@ -18,7 +18,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use netpol_engine::Engine;
 use netpol_engine::engine::Policy;
-use netpol_engine::model::{AdminPolicy, PolicyKind, PolicyRef};
+use netpol_engine::model::{PolicyKind, PolicyRef};
 
 pub use decode::served_kind;
 pub use warnings::{MAX_WARNING_CHARS, cap};
@@ -105,24 +105,14 @@ pub fn review(
     // The cluster with the change applied, built only when something needs it: it costs a
     // few milliseconds on a large cluster.
     let needs_after = !settings.preview_budget.is_zero() || !settings.guard_rails.is_empty();
-    let apply = || engine.with_changes(upserts.clone(), &removals);
-    let mut after = needs_after.then(apply);
+    let after = needs_after.then(|| engine.with_changes(upserts.clone(), &removals));
     if let (
         [Policy::Admin(policy)],
         PolicyKind::AdminNetworkPolicy | PolicyKind::ClusterNetworkPolicy,
     ) = (upserts.as_slice(), kind)
     {
-        // The cached engine serves unless it holds an older version that is evaluated before
-        // the new one's priority (it would then decide flows ahead of the tie).
-        let rank = |p: &AdminPolicy| (p.tier, p.priority.unwrap_or(u32::MAX));
-        let older_first =
-            matches!(engine.policy(&id), Some(Policy::Admin(old)) if rank(&old) < rank(policy));
-        let base: &Engine = if older_first {
-            after.get_or_insert_with(apply)
-        } else {
-            engine
-        };
-        if let Err(message) = priority::check(base, policy, settings.priority_mode, &mut notes) {
+        // The tie is walked with this version in place of any cached one (`conflicts_with`).
+        if let Err(message) = priority::check(engine, policy, settings.priority_mode, &mut notes) {
             return finish(base_response.deny(message), Outcome::Denied, notes, true);
         }
     }

@@ -1,10 +1,14 @@
 //! The audit: conflicts that reached the cluster anyway (two creates racing, objects created
 //! while the webhook was down or in `warn` mode) are found periodically in the caches and
-//! surfaced as Warning Events on both policies and as a metric.
+//! surfaced as Warning Events on both policies and as a metric. A tie is a conflict only while
+//! the policies below it let its order change a verdict, so the audit also runs as soon as the
+//! policies in the caches change: a latent tie made real by a NetworkPolicy deleted (or a
+//! baseline policy added) gets its Event then, not at the next period.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::Duration;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -16,7 +20,7 @@ use netpol_engine::model::{AdminTier, PolicyKind, PolicyRef};
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 
-/// Two admin policies of one tier and priority that give some flow different actions.
+/// Two admin policies of one tier and priority whose order changes some flow's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conflict {
     /// The first of the two by name, as the engine orders ties.
@@ -33,17 +37,27 @@ impl Conflict {
             &self.policy
         };
         let mut note = format!(
-            "same {} priority {} as {other}, with different actions",
+            "same {} priority {} as {other}, and the order of the two changes a verdict",
             tier_name(&self.clash),
             self.clash.priority
         );
         if let Some(flow) = &self.clash.conflict {
+            let verdict = |allowed: bool| if allowed { "allowed" } else { "denied" };
             note.push_str(&format!(
-                " for {} -> {} {}/{}",
+                ": {} -> {} {}/{} ({}) gets {} from {} but {} from {}, so it is {} with {} first, {} with {} first",
                 flow.from,
                 flow.to,
                 flow.protocol.as_str(),
-                flow.port
+                flow.port,
+                flow.direction.as_str(),
+                flow.action,
+                self.policy.name,
+                flow.other_action,
+                self.clash.other.name,
+                verdict(flow.allowed_first),
+                self.policy.name,
+                verdict(flow.allowed_other_first),
+                self.clash.other.name,
             ));
         }
         note.push_str(
@@ -98,21 +112,69 @@ pub fn conflicts(engine: &Engine) -> Vec<Conflict> {
     out
 }
 
-/// Runs the audit every `every` once the caches are ready.
+/// How often the audit looks whether the policies in the caches changed.
+pub const CHANGE_POLL: Duration = Duration::from_secs(1);
+
+/// Runs the audit every `every` once the caches are ready, and within [`CHANGE_POLL`] of a
+/// change to the policies.
 pub async fn run(client: Client, shared: Arc<Shared>, metrics: Arc<Metrics>, every: Duration) {
+    run_polling(client, shared, metrics, every, CHANGE_POLL).await
+}
+
+/// What the audit's answer depends on besides pods: every policy, admin and NetworkPolicy.
+pub fn policies_fingerprint(engine: &Engine) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    for (slot, policy) in engine.admin_policies() {
+        (slot, policy).hash(&mut hasher);
+    }
+    for (slot, policy) in engine.network_policies() {
+        (slot, policy).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// [`run`], looking for policy changes every `poll`.
+pub async fn run_polling(
+    client: Client,
+    shared: Arc<Shared>,
+    metrics: Arc<Metrics>,
+    every: Duration,
+    poll: Duration,
+) {
     let reporter = Reporter {
         controller: "netpol-webhook".to_owned(),
         instance: std::env::var("HOSTNAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let mut ticker = tokio::time::interval(every);
+    let mut ticker = tokio::time::interval(poll.min(every));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The engine last audited (weak: it may go, and its address is not reused while this
+    // lives) and its policies; `None` until the first audit.
+    let mut last: Option<(Weak<Engine>, u64, Instant)> = None;
     loop {
         ticker.tick().await;
         if !shared.is_ready() {
             continue;
         }
         let engine = shared.engine();
+        if let Some((seen, policies, at)) = &mut last
+            && at.elapsed() < every
+        {
+            if Weak::ptr_eq(seen, &Arc::downgrade(&engine)) {
+                continue;
+            }
+            // A new engine: pods or policies changed; only the policies trigger an audit.
+            let now = policies_fingerprint(&engine);
+            *seen = Arc::downgrade(&engine);
+            if now == *policies {
+                continue;
+            }
+        }
+        last = Some((
+            Arc::downgrade(&engine),
+            policies_fingerprint(&engine),
+            Instant::now(),
+        ));
         let found = match tokio::task::spawn_blocking(move || conflicts(&engine)).await {
             Ok(found) => found,
             Err(err) => {

@@ -7,8 +7,8 @@ use crate::guard::GuardRail;
 /// What to do about admin policies sharing a priority.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum PriorityMode {
-    /// Reject when the two select a common pod and some flow gets different actions from them;
-    /// other equal priorities are allowed with a warning.
+    /// Reject when the order of the two changes the verdict of some flow; other equal
+    /// priorities (latent ties included) are allowed with a warning.
     #[default]
     Reject,
     /// Never reject: conflicts and shared priorities become warnings.

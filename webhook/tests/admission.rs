@@ -533,3 +533,147 @@ async fn update_moving_a_policy_onto_a_taken_priority() {
         assert!(message(&response).contains("AdminNetworkPolicy shop-guard"));
     }
 }
+
+/// Shop isolated for ingress, admitting only shop.
+const NP_SHOP_ONLY_SHOP: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: only-shop, namespace: shop}
+spec:
+  podSelector: {}
+  ingress: [{from: [{podSelector: {}}]}]
+"#;
+
+/// Shop isolated for ingress, admitting db.
+const NP_SHOP_FROM_DB: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-db, namespace: shop}
+spec:
+  podSelector: {}
+  ingress: [{from: [{namespaceSelector: {matchLabels: {team: db}}}]}]
+"#;
+
+/// Passes what shop-guard (priority 10) denies.
+const ANP_PASS_DB: &str = r#"
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: shop-pass-db}
+spec:
+  priority: 10
+  subject: {namespaces: {matchLabels: {team: shop}}}
+  ingress: [{name: pass-db, action: Pass, from: [{namespaces: {matchLabels: {team: db}}}]}]
+"#;
+
+const CNP_PASS_DNS: &str = r#"
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: b}
+spec:
+  tier: Admin
+  priority: 40
+  subject: {namespaces: {matchLabels: {team: shop}}}
+  ingress:
+  - {name: pass-dns, action: Pass, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: kube-system}}}]}
+"#;
+
+/// Ties are refused only when the order changes a verdict after everything below the tie;
+/// a tie whose actions differ with equal verdicts is admitted with warnings saying what would
+/// make it real. `cached` objects are added to the fixture cluster first.
+#[tokio::test]
+async fn ties_are_refused_only_when_a_verdict_depends_on_the_order() {
+    struct Tie {
+        what: &'static str,
+        cached: &'static [&'static str],
+        object: &'static str,
+        allowed: bool,
+        says: &'static [&'static str],
+    }
+    let cases = [
+        Tie {
+            what: "Pass vs shop-guard's Deny with nothing below: the Pass ends allowed",
+            cached: &[],
+            object: ANP_PASS_DB,
+            allowed: false,
+            says: &[
+                "AdminNetworkPolicy shop-guard",
+                "db/pg-1 -> shop/",
+                "(ingress)",
+                "allowed with this policy first but denied with shop-guard first",
+            ],
+        },
+        Tie {
+            what: "the same while a NetworkPolicy isolates shop admitting only shop: denied either way",
+            cached: &[NP_SHOP_ONLY_SHOP],
+            object: ANP_PASS_DB,
+            allowed: true,
+            says: &[
+                "priority 10 shared, latent conflict with AdminNetworkPolicy shop-guard",
+                "gets Pass here, Deny there, denied either way",
+                "it would conflict if NetworkPolicy shop/only-shop stops isolating shop/",
+            ],
+        },
+        Tie {
+            what: "the same while the NetworkPolicy admits db: the Pass ends allowed again",
+            cached: &[NP_SHOP_FROM_DB],
+            object: ANP_PASS_DB,
+            allowed: false,
+            says: &["allowed with this policy first but denied with shop-guard first"],
+        },
+        Tie {
+            what: "CNP Pass vs CNP Accept with nothing below but the default: allowed either way",
+            cached: &[CNP_CONFLICTING],
+            object: CNP_PASS_DNS,
+            allowed: true,
+            says: &[
+                "priority 40 shared, latent conflict with ClusterNetworkPolicy a",
+                "kube-system/coredns-1 -> shop/",
+                "gets Pass here, Accept there, allowed either way",
+                "it would conflict if a NetworkPolicy came to isolate shop/",
+            ],
+        },
+        Tie {
+            what: "CNP Deny vs CNP Accept: a verdict always depends on the order",
+            cached: &[CNP_CONFLICTING],
+            object: CNP_CONFLICTING_2,
+            allowed: false,
+            says: &["denied with this policy first but allowed with a first"],
+        },
+    ];
+    for case in cases {
+        let mut state = common::cluster();
+        for text in case.cached {
+            let loaded = netpol_engine::read_str("cached.yaml", text, "default");
+            state.apply(loaded.objects[0].clone());
+        }
+        let shared = std::sync::Arc::new(netpol_webhook::shared::Shared::new(
+            netpol_webhook::Store::new(state),
+            true,
+        ));
+        let app = netpol_webhook::server::App::new(
+            shared,
+            Settings::default(),
+            Default::default(),
+            Default::default(),
+        );
+        let router = netpol_webhook::server::router(app);
+        let response = validate(
+            &router,
+            &review("CREATE", Some(&yaml(case.object)), None, false),
+        )
+        .await;
+        let text = if case.allowed {
+            warnings(&response).join("\n")
+        } else {
+            message(&response)
+        };
+        assert_eq!(
+            response["allowed"], case.allowed,
+            "{}: {response}",
+            case.what
+        );
+        for want in case.says {
+            assert!(text.contains(want), "{}: {want:?} not in {text}", case.what);
+        }
+    }
+}

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::fixture;
+use netpol_engine::load::ObjectKind;
+use netpol_engine::state::ObjectKey;
 use netpol_engine::{Engine, State, read_str};
 use netpol_webhook::Store;
 use netpol_webhook::audit;
@@ -32,6 +34,11 @@ fn cnp(name: &str, tier: &str, priority: u32, action: &str) -> String {
 }
 
 const SHOP: &str = "{namespaces: {matchLabels: {team: shop}}}";
+
+/// Isolates every shop pod for ingress, admitting only shop: a Pass from db ends denied.
+const NP_ONLY_SHOP: &str = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
+    metadata: {name: only-shop, namespace: shop}\nspec:\n  podSelector: {}\n\
+    \x20 ingress: [{from: [{podSelector: {}}]}]\n";
 const SHOP_API: &str = "{pods: {namespaceSelector: {matchLabels: {team: shop}}, podSelector: {matchLabels: {app: api}}}}";
 const SHOP_WEB: &str = "{pods: {namespaceSelector: {matchLabels: {team: shop}}, podSelector: {matchLabels: {app: web}}}}";
 const DB: &str = "{namespaces: {matchLabels: {team: db}}}";
@@ -80,6 +87,27 @@ fn conflicting_pairs() {
             "equal priority, same action",
             anp("also-deny", 10, SHOP, "Deny", "db"),
             vec![],
+        ),
+        (
+            "Pass vs shop-guard's Deny with nothing below: the Pass ends allowed, the Deny denied",
+            anp("shop-pass-db", 10, SHOP, "Pass", "db"),
+            vec![pair("shop-guard", "shop-pass-db")],
+        ),
+        (
+            "Pass vs shop-guard's Deny while a NetworkPolicy isolates shop: denied either way (latent)",
+            format!(
+                "{}{NP_ONLY_SHOP}",
+                anp("shop-pass-db", 10, SHOP, "Pass", "db")
+            ),
+            vec![],
+        ),
+        (
+            "Allow vs shop-guard's Deny while a NetworkPolicy isolates shop: the Allow still allows",
+            format!(
+                "{}{NP_ONLY_SHOP}",
+                anp("shop-allow-db", 10, SHOP, "Allow", "db")
+            ),
+            vec![pair("shop-allow-db", "shop-guard")],
         ),
         (
             "another priority",
@@ -195,6 +223,82 @@ async fn records_events_on_both_policies() {
     assert!(
         text.contains("netpol_webhook_audit_priority_conflicts 1"),
         "{text}"
+    );
+}
+
+/// A latent tie (a NetworkPolicy makes the Pass end denied, like the Deny) has no Event; once
+/// the NetworkPolicy is deleted, the audit runs on the change (well before its period) and the
+/// now real conflict gets its Events.
+#[tokio::test]
+async fn a_latent_tie_made_real_by_a_change_below_gets_its_events() {
+    let events = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let client = fake_api(events.clone());
+    let extra = format!(
+        "{}{NP_ONLY_SHOP}",
+        anp("shop-pass-db", 10, SHOP, "Pass", "db")
+    );
+    let shared = Arc::new(Shared::new(Store::new(state(&extra)), true));
+    let metrics = Arc::new(Metrics::default());
+    let task = tokio::spawn(audit::run_polling(
+        client,
+        shared.clone(),
+        metrics.clone(),
+        Duration::from_secs(3600),
+        Duration::from_millis(20),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        events.lock().unwrap().is_empty(),
+        "latent: {:?}",
+        events.lock().unwrap()
+    );
+    assert!(
+        metrics
+            .encode()
+            .contains("netpol_webhook_audit_runs_total 1")
+    );
+    // A pod change alone does not trigger an audit.
+    shared.update(|store| {
+        store.delete(&ObjectKey {
+            kind: ObjectKind::Pod,
+            namespace: Some("kube-system".into()),
+            name: "coredns-1".into(),
+        });
+        store.refresh();
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        metrics
+            .encode()
+            .contains("netpol_webhook_audit_runs_total 1")
+    );
+    shared.update(|store| {
+        store.delete(&ObjectKey {
+            kind: ObjectKind::NetworkPolicy,
+            namespace: Some("shop".into()),
+            name: "only-shop".into(),
+        })
+    });
+    for _ in 0..100 {
+        if events.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    let events = events.lock().unwrap().clone();
+    let mut about: Vec<&str> = events
+        .iter()
+        .map(|e| e["regarding"]["name"].as_str().unwrap())
+        .collect();
+    about.sort();
+    about.dedup();
+    assert_eq!(about, ["shop-guard", "shop-pass-db"], "{events:?}");
+    let note = events[0]["note"].as_str().unwrap();
+    assert!(
+        note.contains("allowed with shop-guard first")
+            || note.contains("denied with shop-guard first"),
+        "{note}"
     );
 }
 

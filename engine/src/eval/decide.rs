@@ -7,8 +7,8 @@ use super::walkthrough::{
 };
 use super::{Endpoint, Flow};
 use crate::cluster::PodId;
-use crate::engine::{Applied, Engine};
-use crate::model::{Action, AdminPolicy, AdminRule, AdminTier, Direction, Pod};
+use crate::engine::{AdminSlot, Applied, Engine, order_key};
+use crate::model::{Action, AdminPolicy, AdminRule, AdminTier, Direction, Pod, PolicyRef};
 
 /// Where steps go: nowhere on the fast path, into a list for walkthroughs.
 pub(crate) trait Trace {
@@ -161,6 +161,21 @@ impl Engine {
         flow: &Flow,
         trace: &mut T,
     ) -> DirectionDecision {
+        self.direction_ordered(direction, flow, None, trace)
+    }
+
+    /// `direction` of a normalized flow with two admin policies of one tier and priority met
+    /// in the order given (`first` before `second`) instead of by name, everything else
+    /// unchanged: the walk that tells whether a tie's order changes a verdict. Both must select
+    /// the subject; either may be absent from the engine (a policy about to be created) or be
+    /// a new version of one in it, which it replaces.
+    pub(crate) fn direction_ordered<T: Trace>(
+        &self,
+        direction: Direction,
+        flow: &Flow,
+        order: Option<(&AdminPolicy, &AdminPolicy)>,
+        trace: &mut T,
+    ) -> DirectionDecision {
         let (subject, other) = match direction {
             Direction::Egress => (flow.src, flow.dst),
             Direction::Ingress => (flow.dst, flow.src),
@@ -208,14 +223,39 @@ impl Engine {
             remote: &remote,
             destination,
         };
+        match order {
+            None => {
+                let admin = || applied.admin.iter().map(|s| (*s, self.admin_policy(*s)));
+                self.tiers(subject_pod, applied, admin, &ctx, trace)
+            }
+            Some((first, second)) => {
+                let list = self.tie_order(applied, first, second);
+                self.tiers(subject_pod, applied, || list.iter().copied(), &ctx, trace)
+            }
+        }
+    }
 
-        if let Some(decision) = self.admin_tier(AdminTier::Admin, applied, &ctx, trace) {
+    /// The tiers in order for one subject, `admin` giving its admin policies in evaluation
+    /// order.
+    fn tiers<'p, I, T>(
+        &'p self,
+        subject_pod: PodId,
+        applied: &Applied,
+        admin: impl Fn() -> I,
+        ctx: &Context,
+        trace: &mut T,
+    ) -> DirectionDecision
+    where
+        I: Iterator<Item = (AdminSlot, &'p AdminPolicy)>,
+        T: Trace,
+    {
+        if let Some(decision) = self.admin_tier(AdminTier::Admin, admin(), ctx, trace) {
             return decision;
         }
-        if let Some(decision) = self.netpol_tier(subject_pod, applied, &ctx, trace) {
+        if let Some(decision) = self.netpol_tier(subject_pod, applied, ctx, trace) {
             return decision;
         }
-        if let Some(decision) = self.admin_tier(AdminTier::Baseline, applied, &ctx, trace) {
+        if let Some(decision) = self.admin_tier(AdminTier::Baseline, admin(), ctx, trace) {
             return decision;
         }
         trace.step(|| Step {
@@ -229,11 +269,40 @@ impl Engine {
         allowed(Decider::Default)
     }
 
-    /// Walks one admin tier. `Some` when a rule decided; `None` to go on (no match, or Pass).
-    fn admin_tier<T: Trace>(
-        &self,
-        tier: AdminTier,
+    /// The admin policies of `applied` in evaluation order with `first` and `second` where
+    /// their tier and priority put them, `first` before `second`: any version of either in
+    /// `applied` is replaced. A policy not in the engine has the slot `AdminSlot::MAX`.
+    fn tie_order<'p>(
+        &'p self,
         applied: &Applied,
+        first: &'p AdminPolicy,
+        second: &'p AdminPolicy,
+    ) -> Vec<(AdminSlot, &'p AdminPolicy)> {
+        let mut list: Vec<(AdminSlot, &AdminPolicy)> = applied
+            .admin
+            .iter()
+            .map(|s| (*s, self.admin_policy(*s)))
+            .filter(|(_, p)| p.id != first.id && p.id != second.id)
+            .collect();
+        for policy in [first, second] {
+            let slot = self.admin_slot(&policy.id).unwrap_or(AdminSlot::MAX);
+            let at = list.partition_point(|(_, p)| order_key(p) < order_key(policy));
+            list.insert(at, (slot, policy));
+        }
+        let at = |id: &PolicyRef| list.iter().position(|(_, p)| p.id == *id);
+        if let (Some(i), Some(j)) = (at(&first.id), at(&second.id))
+            && j < i
+        {
+            list.swap(i, j);
+        }
+        list
+    }
+
+    /// Walks one admin tier. `Some` when a rule decided; `None` to go on (no match, or Pass).
+    fn admin_tier<'p, T: Trace>(
+        &'p self,
+        tier: AdminTier,
+        admin: impl Iterator<Item = (AdminSlot, &'p AdminPolicy)>,
         ctx: &Context,
         trace: &mut T,
     ) -> Option<DirectionDecision> {
@@ -242,8 +311,7 @@ impl Engine {
             AdminTier::Baseline => TierName::Baseline,
         };
         let mut previous: Option<&AdminPolicy> = None;
-        for slot in &applied.admin {
-            let policy = self.admin_policy(*slot);
+        for (slot, policy) in admin {
             if policy.tier != tier {
                 continue;
             }
@@ -305,7 +373,7 @@ impl Engine {
             let decision = |allowed| DirectionDecision {
                 allowed,
                 decider,
-                admin_rule: Some((*slot, rule.index as u32)),
+                admin_rule: Some((slot, rule.index as u32)),
             };
             return match rule.action {
                 Action::Accept => Some(decision(true)),

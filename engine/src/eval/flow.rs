@@ -56,11 +56,12 @@ pub enum ResolveError {
         name: String,
         suggestions: Vec<String>,
     },
-    #[error("no {} {namespace}/{name} in the input", kind.name())]
+    #[error("no {} {namespace}/{name} in the input{}", kind.name(), hint(suggestions))]
     UnknownWorkload {
         namespace: String,
         kind: WorkloadKind,
         name: String,
+        suggestions: Vec<String>,
     },
     #[error("port 0 is not a destination port")]
     PortZero,
@@ -205,6 +206,7 @@ impl Engine {
                     namespace: namespace.clone(),
                     kind: *kind,
                     name: name.clone(),
+                    suggestions: self.cluster.similar_workloads(namespace, *kind, name, 3),
                 }),
         }
     }
@@ -282,6 +284,58 @@ mod tests {
         for (text, want, what) in cases {
             let got = EndpointSpec::parse_in(text, "shop").map_err(drop);
             assert_eq!(got, want, "{what}: {text:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_workloads_suggest_the_nearest_names_same_namespace_first() {
+        let workload = |kind: &str, ns: &str, name: &str| {
+            format!(
+                "---\napiVersion: apps/v1\nkind: {kind}\nmetadata: {{name: {name}, namespace: {ns}}}\n\
+                 spec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n\
+                 \x20   metadata: {{labels: {{app: {name}}}}}\n\
+                 \x20   spec: {{containers: [{{name: c, image: i}}]}}\n"
+            )
+        };
+        let text = [
+            "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n".to_owned(),
+            "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: bank}\n".to_owned(),
+            workload("Deployment", "shop", "web"),
+            workload("Deployment", "shop", "api"),
+            workload("StatefulSet", "shop", "wbe-db-0"),
+            workload("Deployment", "bank", "wbe"),
+            workload("Deployment", "bank", "ledger"),
+        ]
+        .concat();
+        let loaded = crate::read_str("workloads.yaml", &text, "default");
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let engine = Engine::build(&crate::State::from_loaded(&loaded)).engine;
+        let cases = [
+            (
+                "shop/deployment/wbe",
+                "no Deployment shop/wbe in the input; did you mean shop/deployment/web or bank/deployment/wbe?",
+                "a typo: the same namespace first, then the exact name elsewhere",
+            ),
+            (
+                "shop/statefulset/web",
+                "no StatefulSet shop/web in the input; did you mean shop/deployment/web or bank/deployment/wbe?",
+                "the right name under another kind",
+            ),
+            (
+                "bank/deployment/ledgr",
+                "no Deployment bank/ledgr in the input; did you mean bank/deployment/ledger?",
+                "one letter missing",
+            ),
+            (
+                "shop/deployment/checkout",
+                "no Deployment shop/checkout in the input",
+                "nothing close: no suggestion",
+            ),
+        ];
+        for (text, want, what) in cases {
+            let spec: EndpointSpec = text.parse().unwrap();
+            let got = engine.resolve(&spec).map_err(|e| e.to_string());
+            assert_eq!(got, Err(want.to_owned()), "{what}");
         }
     }
 }

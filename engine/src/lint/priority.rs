@@ -1,30 +1,36 @@
 //! Equal priorities in one admin tier. Upstream leaves the order of such policies undefined, so
-//! when both select a pod and some flow gets different actions from them, implementations may
-//! disagree. Candidate flows are found on identities: the pods the two policies' peers match,
-//! grouped by which peers match them, the first address of each CIDR and node, and every port
-//! boundary the rules mention, so the search is exhaustive over the given input.
+//! when the verdict of some flow depends on that order, implementations may disagree. A flow
+//! matters only when the two give it different actions and it reaches them; its verdict in the
+//! direction is then walked with each policy first, everything else unchanged, by the engine's
+//! tier walk. Different actions with equal verdicts (a NetworkPolicy isolates the pod anyway,
+//! nothing below but the default) are latent: a change below the tie would make them real.
+
+mod latent;
+mod search;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::index::{Index, PodSet};
-use super::probe::{Probe, first_match, peer_matches};
+use self::search::{Example, Footprint, Found};
+use super::index::Index;
 use super::{Check, Findings, Severity, rule_name};
 use crate::engine::{AdminSlot, Engine, IdentityId, order_key};
-use crate::eval::Endpoint;
 use crate::model::{
-    Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, ContainerPort, Direction, Pod,
-    PolicyKind, PolicyRef, PortMatch, Protocol,
+    Action, AdminPolicy, AdminRule, AdminTier, Direction, PolicyKind, PolicyRef, Protocol,
 };
-use crate::selector::Selector;
 
 pub(super) const CONFLICT: Check = Check {
     id: "priority-conflict",
     severity: Severity::Error,
-    summary: "two admin policies of one tier share a priority, select a common pod, and give some flow different actions: the outcome depends on an order upstream leaves undefined",
+    summary: "two admin policies of one tier share a priority and some flow's verdict (allowed or denied, after everything below the tie) differs between their two orders, which upstream leaves undefined",
+};
+
+pub(super) const LATENT: Check = Check {
+    id: "priority-latent-conflict",
+    severity: Severity::Warning,
+    summary: "two admin policies of one tier share a priority and give some flow different actions, but every verdict is the same in either order today; a change below the tie (a NetworkPolicy, a baseline policy) would make the order matter",
 };
 
 pub(super) const SHARED: Check = Check {
@@ -58,23 +64,14 @@ pub(super) fn check<'e>(index: &Index<'e>, out: &mut Findings) {
     }
 }
 
-struct Example<'p> {
-    direction: Direction,
-    src: Endpoint,
-    dst: Endpoint,
-    protocol: Protocol,
-    port: u16,
-    rule_a: &'p AdminRule,
-    rule_b: &'p AdminRule,
-}
-
 /// What two admin policies of one tier and priority do together.
 enum Outcome<'p> {
     /// No pod is selected by both.
     Disjoint,
-    /// Both select the `common` identities and no flow reaching them gets different actions.
-    Agree(Vec<IdentityId>),
-    /// Both select the `common` identities and `Example` gets different actions from them.
+    /// Both select the `common` identities and no verdict depends on their order; the example
+    /// is a flow they give different actions, when there is one.
+    Agree(Vec<IdentityId>, Option<Example<'p>>),
+    /// Both select the `common` identities and the verdict of `Example` depends on their order.
     Conflict(Vec<IdentityId>, Example<'p>),
 }
 
@@ -91,6 +88,7 @@ fn examine<'e>(
     if common.is_empty() {
         return Outcome::Disjoint;
     }
+    let mut latent = None;
     for direction in [Direction::Ingress, Direction::Egress] {
         if agree_by_text(a.rules(direction), b.rules(direction)) {
             continue;
@@ -102,11 +100,13 @@ fn examine<'e>(
         }
         let fa = &footprints[&(slot_a, direction)];
         let fb = &footprints[&(slot_b, direction)];
-        if let Some(ex) = find_conflict(index, (a, fa), (b, fb), direction, &common) {
+        let found: Found = search::search(index, (a, fa), (b, fb), direction, &common);
+        if let Some(ex) = found.conflict {
             return Outcome::Conflict(common, ex);
         }
+        latent = latent.or(found.latent);
     }
-    Outcome::Agree(common)
+    Outcome::Agree(common, latent)
 }
 
 fn pair<'e>(
@@ -131,7 +131,7 @@ fn pair<'e>(
         (slot_a, a, subjects(slot_a)),
         (slot_b, b, subjects(slot_b)),
     );
-    let common = match outcome {
+    let (common, latent) = match outcome {
         Outcome::Disjoint => {
             out.push(
                 &SHARED,
@@ -149,27 +149,38 @@ fn pair<'e>(
                 &a.id,
                 field,
                 format!(
-                    "{names} and give the same traffic different actions: {} -> {} {}/{} ({}) gets {} from {} {} but {} from {} {}; \
+                    "{names} and the verdict of some traffic depends on their order: {}, so it is {} with {} first but {} with {} first; \
                      upstream leaves the order of equal priorities undefined, so implementations may disagree (netpol evaluates {} first, by name). \
                      Give them distinct priorities.",
-                    engine.describe(ex.src),
-                    engine.describe(ex.dst),
-                    ex.protocol,
-                    ex.port,
-                    ex.direction.as_str(),
-                    action_name(a.id.kind, ex.rule_a.action),
+                    actions(engine, &ex, a, b),
+                    verdict(ex.allowed[0]),
                     a.id.name,
-                    rule_name(ex.rule_a.index, ex.rule_a.name.as_deref()),
-                    action_name(b.id.kind, ex.rule_b.action),
+                    verdict(ex.allowed[1]),
                     b.id.name,
-                    rule_name(ex.rule_b.index, ex.rule_b.name.as_deref()),
                     a.id.name,
                 ),
             );
             return;
         }
-        Outcome::Agree(common) => common,
+        Outcome::Agree(common, latent) => (common, latent),
     };
+    if let Some(ex) = latent {
+        let why = latent::explain(engine, &ex, (a, b));
+        out.push(
+            &LATENT,
+            &a.id,
+            field,
+            format!(
+                "{names} and give the same traffic different actions: {}, yet it is {} in either order because {}; \
+                 it would become a priority-conflict {}. Distinct priorities would make the intended order explicit.",
+                actions(engine, &ex, a, b),
+                verdict(ex.allowed[0]),
+                why.because,
+                why.would_conflict_if,
+            ),
+        );
+        return;
+    }
     let pods: usize = common
         .iter()
         .map(|id| engine.identities()[*id as usize].members.len())
@@ -189,6 +200,28 @@ fn pair<'e>(
     );
 }
 
+/// `src -> dst TCP/443 (egress) gets Deny from a rule 0 but Allow from b rule 1`.
+fn actions(engine: &Engine, ex: &Example, a: &AdminPolicy, b: &AdminPolicy) -> String {
+    format!(
+        "{} -> {} {}/{} ({}) gets {} from {} {} but {} from {} {}",
+        engine.describe(ex.src),
+        engine.describe(ex.dst),
+        ex.protocol,
+        ex.port,
+        ex.direction.as_str(),
+        action_name(a.id.kind, ex.rule_a.action),
+        a.id.name,
+        rule_name(ex.rule_a.index, ex.rule_a.name.as_deref()),
+        action_name(b.id.kind, ex.rule_b.action),
+        b.id.name,
+        rule_name(ex.rule_b.index, ex.rule_b.name.as_deref()),
+    )
+}
+
+fn verdict(allowed: bool) -> &'static str {
+    if allowed { "allowed" } else { "denied" }
+}
+
 /// Another admin policy of the same tier and priority as the one asked about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PriorityClash {
@@ -198,9 +231,13 @@ pub struct PriorityClash {
     /// Pods both select, as `namespace/name`: a sample of at most [`SHARED_SAMPLE`].
     pub shared_pods: Vec<String>,
     pub shared_pod_count: usize,
-    /// A flow the two give different actions; `None` when they agree on every flow that
-    /// reaches them (or share no pod).
+    /// A flow whose verdict depends on the order of the two; `None` when no verdict does.
     pub conflict: Option<ClashFlow>,
+    /// When there is no conflict: a flow the two give different actions, with the same
+    /// verdict in either order today (`because` and `would_conflict_if` say why and until
+    /// when).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latent: Option<ClashFlow>,
 }
 
 /// How many shared pods a [`PriorityClash`] names.
@@ -219,6 +256,16 @@ pub struct ClashFlow {
     pub rule: String,
     pub other_action: &'static str,
     pub other_rule: String,
+    /// The direction's verdict when the policy asked about goes first.
+    pub allowed_first: bool,
+    /// The direction's verdict when the other policy goes first.
+    pub allowed_other_first: bool,
+    /// For a latent clash: what decides the flow alike in both orders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
+    /// For a latent clash: the change below the tie that would make it a conflict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_conflict_if: Option<String>,
 }
 
 /// The admin policies sharing `id`'s tier and priority, each with what the two do together:
@@ -232,10 +279,8 @@ pub fn conflicts_for(engine: &Engine, id: &PolicyRef) -> Vec<PriorityClash> {
 }
 
 /// Like [`conflicts_for`], for a policy that need not be in `engine` (one about to be
-/// created or replaced): a version of it in `engine` is not compared with it. That version
-/// must not be evaluated before the tie (a lower priority in the same tier), since it would
-/// then count among the policies that decide flows before the tie is reached; apply the
-/// change to the engine first in that case.
+/// created or replaced): a version of it in `engine` is not compared with it, and the tie is
+/// walked with this version in its place.
 pub fn conflicts_with(engine: &Engine, policy: &AdminPolicy) -> Vec<PriorityClash> {
     let Some(priority) = policy.priority else {
         return Vec::new();
@@ -266,23 +311,35 @@ pub fn conflicts_with(engine: &Engine, policy: &AdminPolicy) -> Vec<PriorityClas
                 &index.admin_subjects[other_slot as usize],
             ),
         );
-        let (common, conflict) = match outcome {
-            Outcome::Disjoint => (Vec::new(), None),
-            Outcome::Agree(common) => (common, None),
-            Outcome::Conflict(common, ex) => {
-                let flow = ClashFlow {
-                    direction: ex.direction,
-                    from: engine.describe(ex.src),
-                    to: engine.describe(ex.dst),
-                    protocol: ex.protocol,
-                    port: ex.port,
-                    action: action_name(policy.id.kind, ex.rule_a.action),
-                    rule: rule_name(ex.rule_a.index, ex.rule_a.name.as_deref()),
-                    other_action: action_name(other.id.kind, ex.rule_b.action),
-                    other_rule: rule_name(ex.rule_b.index, ex.rule_b.name.as_deref()),
-                };
-                (common, Some(flow))
+        let flow = |ex: &Example| ClashFlow {
+            direction: ex.direction,
+            from: engine.describe(ex.src),
+            to: engine.describe(ex.dst),
+            protocol: ex.protocol,
+            port: ex.port,
+            action: action_name(policy.id.kind, ex.rule_a.action),
+            rule: rule_name(ex.rule_a.index, ex.rule_a.name.as_deref()),
+            other_action: action_name(other.id.kind, ex.rule_b.action),
+            other_rule: rule_name(ex.rule_b.index, ex.rule_b.name.as_deref()),
+            allowed_first: ex.allowed[0],
+            allowed_other_first: ex.allowed[1],
+            because: None,
+            would_conflict_if: None,
+        };
+        let (common, conflict, latent) = match outcome {
+            Outcome::Disjoint => (Vec::new(), None, None),
+            Outcome::Agree(common, latent) => {
+                let latent = latent.map(|ex| {
+                    let why = latent::explain(engine, &ex, (policy, other));
+                    ClashFlow {
+                        because: Some(why.because),
+                        would_conflict_if: Some(why.would_conflict_if),
+                        ..flow(&ex)
+                    }
+                });
+                (common, None, latent)
             }
+            Outcome::Conflict(common, ex) => (common, Some(flow(&ex)), None),
         };
         let members = common
             .iter()
@@ -298,6 +355,7 @@ pub fn conflicts_with(engine: &Engine, policy: &AdminPolicy) -> Vec<PriorityClas
                 .collect(),
             shared_pod_count: members.count(),
             conflict,
+            latent,
         });
     }
     out
@@ -328,106 +386,6 @@ fn intersect(a: &[IdentityId], b: &[IdentityId]) -> Vec<IdentityId> {
     out
 }
 
-/// What one policy's peers in one direction see of the other end: the pod identities some
-/// peer matches, each with the set of peers that match it, and the addresses the peers name.
-struct Footprint<'e> {
-    peers: Vec<&'e AdminPeer>,
-    ids: Vec<IdentityId>,
-    /// `words` bits per identity of `ids`: which peers match it.
-    bits: Vec<u64>,
-    words: usize,
-    addresses: Vec<IpAddr>,
-}
-
-impl<'e> Footprint<'e> {
-    fn new(index: &Index<'e>, policy: &'e AdminPolicy, direction: Direction) -> Self {
-        let engine = index.engine;
-        let everything = Selector::everything();
-        let peers: Vec<&AdminPeer> = policy
-            .rules(direction)
-            .iter()
-            .flat_map(|r| &r.peers)
-            .collect();
-        // The identities each peer matches; the same as `peer_matches` on their representative.
-        let mut matched: Vec<Vec<IdentityId>> = Vec::with_capacity(peers.len());
-        let mut addresses: Vec<IpAddr> = Vec::new();
-        for peer in &peers {
-            let ids = match peer {
-                AdminPeer::Namespaces(_) | AdminPeer::Pods { .. } => {
-                    PodSet::of_admin_peer(peer, &everything)
-                        .map(|set| index.members(&set, false))
-                        .unwrap_or_default()
-                }
-                AdminPeer::Networks(blocks) => {
-                    addresses.extend(blocks.iter().map(|b| b.cidr.network()));
-                    // Networks match pod and node addresses too.
-                    let inside = |ip: &IpAddr| blocks.iter().any(|b| b.contains(ip));
-                    addresses.extend(
-                        engine
-                            .cluster
-                            .nodes
-                            .iter()
-                            .filter_map(|n| n.addresses.first().copied())
-                            .filter(inside),
-                    );
-                    engine
-                        .identities()
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, identity)| {
-                            !identity.host_network
-                                && engine
-                                    .cluster
-                                    .pod(identity.representative)
-                                    .ips
-                                    .first()
-                                    .is_some_and(inside)
-                        })
-                        .map(|(id, _)| id as IdentityId)
-                        .collect()
-                }
-                AdminPeer::Nodes(selector) => {
-                    addresses.extend(
-                        engine
-                            .cluster
-                            .nodes
-                            .iter()
-                            .filter(|n| selector.matches(&n.labels))
-                            .filter_map(|n| n.addresses.first().copied()),
-                    );
-                    Vec::new()
-                }
-                AdminPeer::DomainNames(_) => Vec::new(),
-            };
-            matched.push(ids);
-        }
-        let mut ids: Vec<IdentityId> = matched.iter().flatten().copied().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        addresses.sort_unstable();
-        addresses.dedup();
-        let words = peers.len().div_ceil(64).max(1);
-        let mut bits = vec![0u64; ids.len() * words];
-        for (k, members) in matched.iter().enumerate() {
-            for id in members {
-                let i = ids.binary_search(id).expect("collected above");
-                bits[i * words + k / 64] |= 1 << (k % 64);
-            }
-        }
-        Self {
-            peers,
-            ids,
-            bits,
-            words,
-            addresses,
-        }
-    }
-
-    fn bits_of(&self, i: usize) -> &[u64] {
-        &self.bits[i * self.words..(i + 1) * self.words]
-    }
-}
-
 /// Whether order cannot matter in one direction, whatever the pods: one policy has no rules,
 /// every rule has the same action, or both have the same rules.
 fn agree_by_text(a: &[AdminRule], b: &[AdminRule]) -> bool {
@@ -440,214 +398,4 @@ fn agree_by_text(a: &[AdminRule], b: &[AdminRule]) -> bool {
         .chain(b)
         .all(|r| Some(r.action) == a.first().map(|f| f.action));
     a.is_empty() || b.is_empty() || one_action || same_rules
-}
-
-fn find_conflict<'p>(
-    index: &Index<'p>,
-    (a, fa): (&'p AdminPolicy, &Footprint),
-    (b, fb): (&'p AdminPolicy, &Footprint),
-    direction: Direction,
-    common: &[IdentityId],
-) -> Option<Example<'p>> {
-    let engine = index.engine;
-    let (rules_a, rules_b) = (a.rules(direction), b.rules(direction));
-    let rules: Vec<&AdminRule> = rules_a.iter().chain(rules_b).collect();
-    let named = rules
-        .iter()
-        .flat_map(|r| r.ports.iter().flatten())
-        .any(|p| matches!(p, PortMatch::Named { .. }));
-    let subjects = subjects(engine, a, common, direction == Direction::Ingress && named);
-    for remote_end in remotes(engine, fa, fb, direction == Direction::Egress && named) {
-        let remote = engine.remote(remote_end);
-        for (subject, before) in &subjects {
-            let Some(subject_pod) = engine.identities()[*subject as usize]
-                .members
-                .iter()
-                .copied()
-                .find(|m| Endpoint::Pod(*m) != remote_end)
-            else {
-                continue;
-            };
-            let destination: Option<&Pod> = match direction {
-                Direction::Ingress => Some(engine.cluster.pod(subject_pod)),
-                Direction::Egress => remote.pod.map(|(_, p)| p),
-            };
-            for (protocol, port) in candidate_ports(&rules, destination) {
-                let probe = Probe {
-                    remote: &remote,
-                    destination,
-                    protocol,
-                    port,
-                };
-                let (Some(x), Some(y)) = (
-                    first_match(engine, rules_a, &probe),
-                    first_match(engine, rules_b, &probe),
-                ) else {
-                    continue;
-                };
-                let reached = || {
-                    before
-                        .iter()
-                        .all(|p| first_match(engine, p.rules(direction), &probe).is_none())
-                };
-                if x.action != y.action && reached() {
-                    let (src, dst) = match direction {
-                        Direction::Ingress => (remote_end, Endpoint::Pod(subject_pod)),
-                        Direction::Egress => (Endpoint::Pod(subject_pod), remote_end),
-                    };
-                    return Some(Example {
-                        direction,
-                        src,
-                        dst,
-                        protocol,
-                        port,
-                        rule_a: x,
-                        rule_b: y,
-                    });
-                }
-            }
-        }
-    }
-    None
-}
-
-/// The subjects worth trying, with the policies each meets before the tie. The subject matters
-/// where named ports resolve on it (ingress), through the policies evaluated before the two (a
-/// flow they decide never reaches the tie), and to avoid a pod's traffic to itself, which the
-/// admin tiers never see: two subjects per combination.
-fn subjects<'e>(
-    engine: &'e Engine,
-    tied: &AdminPolicy,
-    common: &[IdentityId],
-    by_ports: bool,
-) -> Vec<(IdentityId, Vec<&'e AdminPolicy>)> {
-    // `applied` is in evaluation order, so the policies before the tie are one run of it.
-    let before = |id: IdentityId| -> &'e [AdminSlot] {
-        let applied = &engine.applied(id).admin;
-        let key = |s: &AdminSlot| {
-            let p = engine.admin_policy(*s);
-            (p.tier, p.priority.unwrap_or(u32::MAX))
-        };
-        let tier_start = applied.partition_point(|s| key(s).0 < tied.tier);
-        let tie_start =
-            applied.partition_point(|s| key(s) < (tied.tier, tied.priority.unwrap_or(u32::MAX)));
-        &applied[tier_start..tie_start.max(tier_start)]
-    };
-    let mut seen: FxHashMap<(Option<&[ContainerPort]>, &[AdminSlot]), usize> = FxHashMap::default();
-    let mut out = Vec::new();
-    for id in common {
-        let ports = by_ports.then(|| representative(engine, *id).ports.as_slice());
-        let slots = before(*id);
-        let count = seen.entry((ports, slots)).or_default();
-        if *count < 2 {
-            *count += 1;
-            out.push((*id, slots.iter().map(|s| engine.admin_policy(*s)).collect()));
-        }
-    }
-    out
-}
-
-fn representative(engine: &Engine, id: IdentityId) -> &Pod {
-    engine
-        .cluster
-        .pod(engine.identities()[id as usize].representative)
-}
-
-/// What both policies' peers see of a pod, and its ports where named ports resolve on it.
-type GroupKey<'f> = (&'f [u64], &'f [u64], Option<&'f [ContainerPort]>);
-
-/// The other ends worth trying: one pod per group that both policies' peers see alike (a pod
-/// only one policy can match cannot make them disagree), then the addresses they name.
-fn remotes(engine: &Engine, fa: &Footprint, fb: &Footprint, by_ports: bool) -> Vec<Endpoint> {
-    let mut seen: FxHashSet<GroupKey> = FxHashSet::default();
-    let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < fa.ids.len() && j < fb.ids.len() {
-        match fa.ids[i].cmp(&fb.ids[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                let pod = representative(engine, fa.ids[i]);
-                let ports = by_ports.then_some(pod.ports.as_slice());
-                if seen.insert((fa.bits_of(i), fb.bits_of(j), ports)) {
-                    out.push(Endpoint::Pod(
-                        engine.identities()[fa.ids[i] as usize].representative,
-                    ));
-                }
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    let mut addresses: Vec<IpAddr> = fa.addresses.iter().chain(&fb.addresses).copied().collect();
-    addresses.sort_unstable();
-    addresses.dedup();
-    let mut seen: FxHashSet<Vec<bool>> = FxHashSet::default();
-    for ip in addresses {
-        let end = engine.normalize(Endpoint::Address(ip));
-        let remote = engine.remote(end);
-        let key: Vec<bool> = fa
-            .peers
-            .iter()
-            .chain(&fb.peers)
-            .map(|p| peer_matches(engine, p, &remote))
-            .collect();
-        if seen.insert(key) {
-            out.push(end);
-        }
-    }
-    out
-}
-
-/// Every port class the rules can tell apart, per protocol: each port and range start (and
-/// named port resolved on the destination), then the port after each end, then a default for
-/// the ports no rule names. Explicit ports come first so examples use them.
-fn candidate_ports(rules: &[&AdminRule], destination: Option<&Pod>) -> Vec<(Protocol, u16)> {
-    let mut named_first = Vec::new();
-    let mut after = Vec::new();
-    // Indexed by protocol; rules name only those with ports.
-    let mut lowest = [u16::MAX; Protocol::ALL.len()];
-    let mut note = |protocol: Protocol, start: u16, end: u16, first: &mut Vec<(Protocol, u16)>| {
-        first.push((protocol, start));
-        if let Some(next) = end.checked_add(1) {
-            after.push((protocol, next));
-        }
-        let slot = &mut lowest[protocol as usize];
-        *slot = (*slot).min(start);
-    };
-    for port in rules.iter().flat_map(|r| r.ports.iter().flatten()) {
-        match port {
-            PortMatch::Port { protocol, port } => note(*protocol, *port, *port, &mut named_first),
-            PortMatch::Range {
-                protocol,
-                start,
-                end,
-            } => note(*protocol, *start, *end, &mut named_first),
-            PortMatch::AllPorts { .. } => {}
-            PortMatch::Named { name, protocol } => {
-                for cp in destination.iter().flat_map(|pod| &pod.ports) {
-                    if cp.name == *name && protocol.is_none_or(|p| p == cp.protocol) {
-                        note(cp.protocol, cp.port, cp.port, &mut named_first);
-                    }
-                }
-            }
-        }
-    }
-    let mut all = named_first;
-    for protocol in Protocol::ALL {
-        // The class below the lowest boundary: a familiar port when no rule names this protocol.
-        let friendly = match protocol {
-            Protocol::Tcp => 80,
-            Protocol::Udp => 53,
-            Protocol::Sctp => 9,
-            // Portless: a rule matching ICMP has no ports, so matches TCP as well.
-            Protocol::Icmp => continue,
-        };
-        let low = lowest[protocol as usize];
-        all.push((protocol, if friendly < low { friendly } else { 1 }));
-    }
-    all.extend(after);
-    let mut seen = FxHashSet::default();
-    all.retain(|p| seen.insert(*p));
-    all
 }

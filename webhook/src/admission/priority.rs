@@ -1,6 +1,8 @@
 //! Equal priorities in one admin tier: upstream leaves the order of such policies undefined, so
-//! when two select a common pod and some flow gets different actions from them, the outcome
-//! depends on the implementation. The analysis is the engine's (`lint::conflicts_for`).
+//! when the verdict of some flow (after everything below the tie) differs between the two
+//! orders, the outcome depends on the implementation. Different actions that end in the same
+//! verdict either way are latent: admitted with a warning naming what would make them real.
+//! The analysis is the engine's (`lint::conflicts_with`).
 
 use netpol_engine::Engine;
 use netpol_engine::lint::{PriorityClash, conflicts_with};
@@ -48,6 +50,8 @@ pub fn check(
     for clash in &clashes {
         let what = if clash.conflict.is_some() {
             "conflicts"
+        } else if clash.latent.is_some() {
+            "shared, latent conflict"
         } else {
             "shared, no conflict"
         };
@@ -57,9 +61,31 @@ pub fn check(
         ));
         if let Some(flow) = &clash.conflict {
             notes.push(format!(
-                "{} -> {} {}/{} gets {} here, {} there",
-                flow.from, flow.to, flow.protocol, flow.port, flow.action, flow.other_action
+                "{} -> {} {}/{} gets {} here, {} there: {} with this first, {} with that first",
+                flow.from,
+                flow.to,
+                flow.protocol,
+                flow.port,
+                flow.action,
+                flow.other_action,
+                verdict(flow.allowed_first),
+                verdict(flow.allowed_other_first),
             ));
+        }
+        if let Some(flow) = &clash.latent {
+            notes.push(format!(
+                "{} -> {} {}/{} gets {} here, {} there, {} either way",
+                flow.from,
+                flow.to,
+                flow.protocol,
+                flow.port,
+                flow.action,
+                flow.other_action,
+                verdict(flow.allowed_first),
+            ));
+            if let Some(change) = &flow.would_conflict_if {
+                notes.push(format!("it would conflict {change}"));
+            }
         }
     }
     Ok(())
@@ -79,7 +105,8 @@ fn describe(clash: &PriorityClash) -> String {
     }
     if let Some(flow) = &clash.conflict {
         text.push_str(&format!(
-            ", and {} -> {} {}/{} ({}) gets {} from this policy's {} but {} from {}'s {}; \
+            ", and {} -> {} {}/{} ({}) gets {} from this policy's {} but {} from {}'s {}, \
+             so it is {} with this policy first but {} with {} first; \
              upstream leaves the order of equal priorities undefined",
             flow.from,
             flow.to,
@@ -90,10 +117,17 @@ fn describe(clash: &PriorityClash) -> String {
             flow.rule,
             flow.other_action,
             clash.other.name,
-            flow.other_rule
+            flow.other_rule,
+            verdict(flow.allowed_first),
+            verdict(flow.allowed_other_first),
+            clash.other.name,
         ));
     }
     text
+}
+
+fn verdict(allowed: bool) -> &'static str {
+    if allowed { "allowed" } else { "denied" }
 }
 
 /// The closest priorities below and above that no other policy of the tier uses.
