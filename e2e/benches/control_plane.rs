@@ -36,8 +36,8 @@ use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use netpol_e2e::control_plane::{self, Availability, ControlPlane};
-use netpol_e2e::helm::{Helm, Wait};
-use netpol_e2e::{repo_root, target_dir};
+use netpol_e2e::helm::Wait;
+use netpol_e2e::target_dir;
 use serde_json::json;
 
 use agent::Agent;

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use netpol_e2e::helm::{Helm, Wait};
+use netpol_e2e::helm::Wait;
 use netpol_e2e::matrix::{self, Flow, Matrix, Protocol, Verdict};
 use netpol_e2e::scenario::Scenario;
 use netpol_e2e::tools::Plugin;
@@ -25,8 +25,8 @@ use serde_json::json;
 
 use crate::agent::Agent;
 use crate::suite::Suite;
-use crate::topology::{self, Topology};
 use crate::suite::{NAMESPACE, RELEASE};
+use crate::topology::{self, Topology};
 use crate::webhook::{self, Launch};
 
 pub const NODES: [&str; 2] = ["box-n1", "box-n2"];

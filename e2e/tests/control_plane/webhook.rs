@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use netpol_e2e::checks;
-use netpol_e2e::helm::{Helm, Wait};
+use netpol_e2e::helm::Wait;
 use netpol_e2e::probe;
+use netpol_e2e::target_dir;
 use netpol_e2e::tools::Kubectl;
-use netpol_e2e::{repo_root, target_dir};
 use serde_json::{Value, json};
 
 use crate::suite::{NAMESPACE, RELEASE, Suite};
