@@ -73,19 +73,32 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Ports the kernel says are free now (held together while chosen, so they differ).
-    fn free() -> Result<Self> {
-        let listeners = (0..4)
-            .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-            .collect::<std::io::Result<Vec<_>>>()
-            .context("choosing free ports on 127.0.0.1")?;
-        let port = |i: usize| listeners[i].local_addr().map(|a| a.port());
-        Ok(Self {
-            apiserver: port(0)?,
-            etcd: port(1)?,
-            etcd_peer: port(2)?,
-            controller_manager: port(3)?,
-        })
+    /// Four ports free now, below the kernel's ephemeral range (32768 and up by default): a port
+    /// the kernel handed out for `:0` can be handed out again, for the next outgoing connection
+    /// (the API server's to etcd), before the component binds it.
+    fn free(attempt: u16) -> Result<Self> {
+        const LOW: u16 = 20_000;
+        const SPAN: u16 = 12_000;
+        // Where to start looking differs per process, so that parallel runs rarely meet.
+        let start = ((std::process::id() + 97 * u32::from(attempt)) % u32::from(SPAN)) as u16;
+        let mut found = Vec::new();
+        let mut held = Vec::new();
+        for offset in 0..SPAN {
+            let port = LOW + (start + offset) % SPAN;
+            if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+                held.push(listener);
+                found.push(port);
+                if found.len() == 4 {
+                    return Ok(Self {
+                        apiserver: found[0],
+                        etcd: found[1],
+                        etcd_peer: found[2],
+                        controller_manager: found[3],
+                    });
+                }
+            }
+        }
+        bail!("no four free ports on 127.0.0.1 between {LOW} and {}", LOW + SPAN)
     }
 }
 
@@ -105,16 +118,16 @@ impl ControlPlane {
     /// failed start is tried once more on other ports (a port chosen free can be taken before
     /// the component binds it); the first failure is printed.
     pub fn start(script: &Path) -> Result<Self> {
-        match Self::start_once(script) {
+        match Self::start_once(script, 0) {
             Ok(plane) => Ok(plane),
             Err(first) => {
                 eprintln!("control plane: the first start failed, trying again: {first:#}");
-                Self::start_once(script)
+                Self::start_once(script, 1)
             }
         }
     }
 
-    fn start_once(script: &Path) -> Result<Self> {
+    fn start_once(script: &Path, attempt: u16) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("netpol-control-plane-{}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)
@@ -124,7 +137,7 @@ impl ControlPlane {
             script: script.to_owned(),
             kubeconfig: dir.join("kubeconfig"),
             dir,
-            ports: Ports::free()?,
+            ports: Ports::free(attempt)?,
             started_in: Duration::ZERO,
         };
         let begun = Instant::now();
