@@ -42,10 +42,11 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// A program of the workspace as cargo built it: in `$NETPOL_BIN_DIR` when set (e.g.
-/// `target/release` for benchmarks), else in the debug profile's folder.
+/// `target/release` for benchmarks; relative to the repository), else in the debug profile's
+/// folder.
 pub fn binary(name: &str) -> PathBuf {
     std::env::var_os("NETPOL_BIN_DIR")
-        .map(PathBuf::from)
+        .map(|dir| repo_root().join(dir))
         .unwrap_or_else(|| target_dir().join("debug"))
         .join(name)
 }
