@@ -98,7 +98,10 @@ impl Ports {
                 }
             }
         }
-        bail!("no four free ports on 127.0.0.1 between {LOW} and {}", LOW + SPAN)
+        bail!(
+            "no four free ports on 127.0.0.1 between {LOW} and {}",
+            LOW + SPAN
+        )
     }
 }
 
