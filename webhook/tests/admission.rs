@@ -439,17 +439,7 @@ async fn same_tier_cnp_conflict() {
     let mut state = common::cluster();
     let first = netpol_engine::read_str("a.yaml", CNP_CONFLICTING, "default");
     state.apply(first.objects[0].clone());
-    let shared = std::sync::Arc::new(netpol_webhook::shared::Shared::new(
-        netpol_webhook::Store::new(state),
-        true,
-    ));
-    let app = netpol_webhook::server::App::new(
-        shared,
-        Settings::default(),
-        Default::default(),
-        Default::default(),
-    );
-    let router = netpol_webhook::server::router(app);
+    let router = common::router_over(state, Settings::default(), Default::default(), true);
     let response = validate(
         &router,
         &review("CREATE", Some(&yaml(CNP_CONFLICTING_2)), None, false),
@@ -646,17 +636,7 @@ async fn ties_are_refused_only_when_a_verdict_depends_on_the_order() {
             let loaded = netpol_engine::read_str("cached.yaml", text, "default");
             state.apply(loaded.objects[0].clone());
         }
-        let shared = std::sync::Arc::new(netpol_webhook::shared::Shared::new(
-            netpol_webhook::Store::new(state),
-            true,
-        ));
-        let app = netpol_webhook::server::App::new(
-            shared,
-            Settings::default(),
-            Default::default(),
-            Default::default(),
-        );
-        let router = netpol_webhook::server::router(app);
+        let router = common::router_over(state, Settings::default(), Default::default(), true);
         let response = validate(
             &router,
             &review("CREATE", Some(&yaml(case.object)), None, false),

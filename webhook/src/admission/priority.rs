@@ -5,7 +5,7 @@
 //! The analysis is the engine's (`lint::conflicts_with`).
 
 use netpol_engine::Engine;
-use netpol_engine::lint::{PriorityClash, conflicts_with};
+use netpol_engine::lint::{ClashFlow, PriorityClash, conflicts_with};
 use netpol_engine::model::{AdminPolicy, PolicyRef};
 
 use crate::settings::PriorityMode;
@@ -61,27 +61,17 @@ pub fn check(
         ));
         if let Some(flow) = &clash.conflict {
             notes.push(format!(
-                "{} -> {} {}/{} gets {} here, {} there: {} with this first, {} with that first",
-                flow.from,
-                flow.to,
-                flow.protocol,
-                flow.port,
-                flow.action,
-                flow.other_action,
+                "{}: {} with this first, {} with that first",
+                actions(flow),
                 verdict(flow.allowed_first),
                 verdict(flow.allowed_other_first),
             ));
         }
         if let Some(flow) = &clash.latent {
             notes.push(format!(
-                "{} -> {} {}/{} gets {} here, {} there, {} either way",
-                flow.from,
-                flow.to,
-                flow.protocol,
-                flow.port,
-                flow.action,
-                flow.other_action,
-                verdict(flow.allowed_first),
+                "{}, {} either way",
+                actions(flow),
+                verdict(flow.allowed_first)
             ));
             if let Some(change) = &flow.would_conflict_if {
                 notes.push(format!("it would conflict {change}"));
@@ -124,6 +114,14 @@ fn describe(clash: &PriorityClash) -> String {
         ));
     }
     text
+}
+
+/// A flow of a tie and the two policies' actions for it, as the warnings say it.
+fn actions(flow: &ClashFlow) -> String {
+    format!(
+        "{} -> {} {}/{} gets {} here, {} there",
+        flow.from, flow.to, flow.protocol, flow.port, flow.action, flow.other_action
+    )
 }
 
 fn verdict(allowed: bool) -> &'static str {

@@ -31,7 +31,12 @@ pub fn cluster() -> State {
 }
 
 pub fn router_with(settings: Settings, limits: Limits, ready: bool) -> Router {
-    let shared = Arc::new(Shared::new(Store::new(cluster()), ready));
+    router_over(cluster(), settings, limits, ready)
+}
+
+/// A router whose caches hold `state`.
+pub fn router_over(state: State, settings: Settings, limits: Limits, ready: bool) -> Router {
+    let shared = Arc::new(Shared::new(Store::new(state), ready));
     server::router(App::new(
         shared,
         settings,
