@@ -305,21 +305,7 @@ fn run_scenario(
     let result = (|| -> Result<()> {
         let flows = scenario.flows(&probe::pod_names());
         let expected = plugin.verdicts(&flows, scratch)?;
-        for stated in &scenario.expect {
-            let flow = matrix::Flow {
-                from: stated.from.clone(),
-                to: stated.to.clone(),
-                port: stated.port,
-                protocol: stated.protocol,
-            };
-            if expected.get(&flow) != Some(&stated.verdict) {
-                bail!(
-                    "the plugin says {:?} for {flow:?}, the scenario {:?}",
-                    expected.get(&flow),
-                    stated.verdict
-                );
-            }
-        }
+        scenario.agrees_with(&expected)?;
         let ip_of = |pod: &str| addresses.get(pod).copied();
         let mut observed: Matrix = Matrix::new();
         let mut pending = flows.clone();

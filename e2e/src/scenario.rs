@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::matrix::{Flow, Protocol, Verdict};
+use crate::matrix::{Flow, Matrix, Protocol, Verdict};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +111,33 @@ impl Scenario {
         }
         flows
     }
+
+    /// Fails, naming the first, when `verdicts` (the plugin's) differ from a stated expectation.
+    pub fn agrees_with(&self, verdicts: &Matrix) -> Result<()> {
+        for stated in &self.expect {
+            let flow = stated.flow();
+            if verdicts.get(&flow) != Some(&stated.verdict) {
+                bail!(
+                    "the plugin says {:?} for {flow:?}, the scenario {:?}",
+                    verdicts.get(&flow),
+                    stated.verdict
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Expectation {
+    /// The flow the expectation is about.
+    pub fn flow(&self) -> Flow {
+        Flow {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            port: self.port,
+            protocol: self.protocol,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -125,12 +152,7 @@ mod tests {
         for scenario in &scenarios {
             let flows = scenario.flows(&pods);
             for e in &scenario.expect {
-                let flow = Flow {
-                    from: e.from.clone(),
-                    to: e.to.clone(),
-                    port: e.port,
-                    protocol: e.protocol,
-                };
+                let flow = e.flow();
                 assert!(
                     flows.contains(&flow),
                     "{}: {flow:?} is stated but not probed",

@@ -130,20 +130,7 @@ impl Box_<'_> {
         let result = (|| -> Result<()> {
             let flows = scenario.flows(&probe::pod_names());
             let checked = self.plugin.verdicts(&flows, &self.scratch)?;
-            for stated in &scenario.expect {
-                let flow = Flow {
-                    from: stated.from.clone(),
-                    to: stated.to.clone(),
-                    port: stated.port,
-                    protocol: stated.protocol,
-                };
-                ensure!(
-                    checked.get(&flow) == Some(&stated.verdict),
-                    "check says {:?} for {flow:?}, the scenario {:?}",
-                    checked.get(&flow),
-                    stated.verdict
-                );
-            }
+            scenario.agrees_with(&checked)?;
             self.converge(&flows, &checked, CONVERGE).map(drop)
         })();
         if !scenario.policies.is_empty() {
