@@ -31,7 +31,7 @@ pub struct Identity {
 }
 
 /// The policies selecting one identity, in evaluation order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Applied {
     /// Admin-tier then baseline-tier policies, each by priority then name.
     pub admin: Vec<AdminSlot>,

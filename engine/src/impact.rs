@@ -4,15 +4,15 @@
 //! policy or a changed pod can affect are evaluated, once per port class (and per own-node
 //! relation where one end is on a node).
 
-mod addresses;
+pub(crate) mod addresses;
 mod candidates;
 mod cells;
 mod changes;
-mod nodes;
+pub(crate) mod nodes;
 mod ports;
 mod report;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::time::Instant;
 

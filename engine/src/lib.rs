@@ -12,6 +12,7 @@ pub mod explain;
 pub mod impact;
 pub mod lint;
 pub mod load;
+pub mod map;
 pub mod model;
 pub mod selector;
 pub mod state;

@@ -16,7 +16,7 @@ use crate::selector::Labels;
 
 /// Addresses the policies of both states cannot tell apart, but for the own-node rule.
 #[derive(Debug)]
-pub(super) struct AddressClass {
+pub(crate) struct AddressClass {
     /// Node addresses with their node in each state; or the one address standing for a region.
     pub members: Vec<(IpAddr, Place)>,
     /// How the report names the class.
@@ -25,7 +25,7 @@ pub(super) struct AddressClass {
     pub on_node: bool,
 }
 
-pub(super) fn classes(before: &Engine, after: &Engine) -> Vec<AddressClass> {
+pub(crate) fn classes(before: &Engine, after: &Engine) -> Vec<AddressClass> {
     let mut nets: Vec<IpNet> = before.cidrs_mentioned();
     nets.extend(after.cidrs_mentioned());
     let mut nets: Vec<IpNet> = nets.iter().map(IpNet::trunc).collect();

@@ -9,21 +9,21 @@ use rustc_hash::FxHashMap;
 use crate::cluster::NodeId;
 
 /// Where an end runs in the before and after states: what the own-node rule compares.
-pub(super) type Place = (Option<NodeId>, Option<NodeId>);
+pub(crate) type Place = (Option<NodeId>, Option<NodeId>);
 
 /// Whether the two ends of a pair split by the own-node rule are on the same node, before and
 /// after; `None` for a pair the rule cannot split.
-pub(super) type Relation = Option<(bool, bool)>;
+pub(crate) type Relation = Option<(bool, bool)>;
 
 /// Whether two ends are on the same node, in each state.
-pub(super) fn relation_of(a: Place, b: Place) -> (bool, bool) {
+pub(crate) fn relation_of(a: Place, b: Place) -> (bool, bool) {
     let same = |x: Option<NodeId>, y: Option<NodeId>| x.is_some() && x == y;
     (same(a.0, b.0), same(a.1, b.1))
 }
 
 /// The places of one remote's members, indexed by node.
 #[derive(Debug)]
-pub(super) struct Places {
+pub(crate) struct Places {
     /// Each distinct place, with the first member there.
     distinct: Vec<(Place, usize)>,
     /// Indexes into `distinct`, by the node before and by the node after.
@@ -59,7 +59,7 @@ impl Places {
 /// The relations between members of two remotes, each with a member of each (by index) that
 /// has it. From the side with fewer places: the places of the other side that share a node give
 /// the "same node" relations, and a scan that stops at its first find gives "different nodes".
-pub(super) fn relations(src: &Places, dst: &Places) -> Vec<((bool, bool), usize, usize)> {
+pub(crate) fn relations(src: &Places, dst: &Places) -> Vec<((bool, bool), usize, usize)> {
     // The relation is symmetric: walk the smaller side, then put the indices back in order.
     let flip = src.distinct.len() > dst.distinct.len();
     let (a, b) = if flip { (dst, src) } else { (src, dst) };
@@ -95,7 +95,7 @@ pub(super) fn relations(src: &Places, dst: &Places) -> Vec<((bool, bool), usize,
 
 /// The members of one remote counted per label, and per label and node.
 #[derive(Debug)]
-pub(super) struct Tally<L> {
+pub(crate) struct Tally<L> {
     pub total: Vec<(L, u64)>,
     before: FxHashMap<NodeId, Vec<(L, u64)>>,
     after: FxHashMap<NodeId, Vec<(L, u64)>>,
@@ -179,7 +179,7 @@ fn products<K: Hash + Eq, L: Clone + Eq + Hash>(
 
 /// Pairs per (source label, destination label) that have one own-node relation: those on the
 /// same node before, after, and in both states are counted per node; the rest by difference.
-pub(super) fn split_counts<L: Clone + Eq + Hash>(
+pub(crate) fn split_counts<L: Clone + Eq + Hash>(
     src: &Tally<L>,
     dst: &Tally<L>,
     relation: (bool, bool),

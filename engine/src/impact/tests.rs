@@ -21,7 +21,7 @@ use crate::eval::{Endpoint, Flow};
 use crate::model::{AdminPeer, NetPeer, PortMatch, Protocol};
 use crate::{State, VerdictCache, read_str};
 
-mod random;
+pub(crate) mod random;
 
 use random::{OUTSIDE, Policies, Rng, Scenario, scenario};
 

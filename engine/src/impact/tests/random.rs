@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use serde_json::{Value, json};
 
 /// xorshift64*: small, seeded, no dependency.
-pub(super) struct Rng(pub u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
     pub fn next(&mut self) -> u64 {
@@ -45,7 +45,7 @@ const CIDRS: &[&str] = &[
 ];
 
 /// Addresses that are no pod's or node's, inside and outside the CIDRs above.
-pub(super) const OUTSIDE: &[&str] = &[
+pub(crate) const OUTSIDE: &[&str] = &[
     "192.168.0.200",
     "192.168.1.1",
     "172.16.0.200",
@@ -344,7 +344,7 @@ fn admin_policy(rng: &mut Rng, kind: AdminKind, name: &str) -> Value {
 }
 
 /// Policies by a key naming kind, namespace and name, so a change can replace or drop one.
-pub(super) type Policies = BTreeMap<String, Value>;
+pub(crate) type Policies = BTreeMap<String, Value>;
 
 /// A new policy of a random kind (one BANP at most), or a new version of `existing`.
 fn random_policy(rng: &mut Rng, policies: &Policies, existing: Option<&str>) -> (String, Value) {
@@ -374,7 +374,7 @@ fn random_policy(rng: &mut Rng, policies: &Policies, existing: Option<&str>) -> 
 }
 
 /// A cluster, its policies before and after one change, and the change in words.
-pub(super) struct Scenario {
+pub(crate) struct Scenario {
     pub objects: Vec<Value>,
     pub before: Policies,
     pub after: Policies,
@@ -382,7 +382,7 @@ pub(super) struct Scenario {
 }
 
 /// The scenario of a seed: one to four policies, then one policy added, removed or replaced.
-pub(super) fn scenario(seed: u64) -> Scenario {
+pub(crate) fn scenario(seed: u64) -> Scenario {
     let mut rng = Rng(seed);
     let objects = topology(&mut rng);
     let mut policies = Policies::new();
