@@ -37,6 +37,8 @@ pub struct Shape {
     pub network_policies_per_namespace: usize,
     pub admin_policies: usize,
     pub teams: usize,
+    /// Pods belong to Deployments (ReplicaSet owners); bare pods otherwise.
+    pub owners: bool,
 }
 
 impl Shape {
@@ -52,6 +54,7 @@ impl Shape {
             network_policies_per_namespace: 2,
             admin_policies: 300,
             teams: 100,
+            owners: true,
         }
     }
 
@@ -66,6 +69,29 @@ impl Shape {
                 .clamp(10, large.admin_policies),
             teams: (namespaces / 50).clamp(2, large.teams),
             ..large
+        }
+    }
+
+    /// The cluster of the map benchmark: 20 bare pods (no owners) per namespace, four
+    /// NetworkPolicies per namespace (named ports, a port range, a namespace selector), one node
+    /// per namespace and the admin policies of `with_pods`: 2,000 pods give 100 namespaces and
+    /// 400 NetworkPolicies.
+    pub fn bare_pods(pods: usize) -> Self {
+        let namespaces = (pods / 20).max(1);
+        Self {
+            pods_per_namespace: 20,
+            network_policies_per_namespace: 4,
+            owners: false,
+            ..Self::with_pods(pods)
+        }
+        .with_namespaces(namespaces)
+    }
+
+    fn with_namespaces(self, namespaces: usize) -> Self {
+        Self {
+            namespaces,
+            nodes: namespaces,
+            ..self
         }
     }
 
@@ -201,22 +227,29 @@ fn pod(
     rng: &mut Rng,
 ) -> core::Pod {
     let hash = "7c9d5f".to_owned();
+    let name = if shape.owners {
+        format!("{deployment}-{hash}-{ordinal:02}")
+    } else {
+        format!("{deployment}-{ordinal:02}")
+    };
     let mut meta = meta(
-        format!("{deployment}-{hash}-{ordinal:02}"),
+        name,
         Some(namespace.to_owned()),
         labels(&[
             ("app", deployment.to_owned()),
             ("pod-template-hash", hash.clone()),
         ]),
     );
-    meta.owner_references = Some(vec![OwnerReference {
-        api_version: "apps/v1".into(),
-        kind: "ReplicaSet".into(),
-        name: format!("{deployment}-{hash}"),
-        uid: format!("rs-{index}"),
-        controller: Some(true),
-        ..Default::default()
-    }]);
+    meta.owner_references = shape.owners.then(|| {
+        vec![OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "ReplicaSet".into(),
+            name: format!("{deployment}-{hash}"),
+            uid: format!("rs-{index}"),
+            controller: Some(true),
+            ..Default::default()
+        }]
+    });
     let port = |name: &str, number: i32| core::ContainerPort {
         name: Some(name.into()),
         container_port: number,

@@ -231,3 +231,66 @@ items:
     });
     assert_eq!(named, vec!["shop/db -> shop/web: TCP 8080".to_owned()]);
 }
+
+/// The synthetic clusters of the map benchmark (bare pods, four NetworkPolicies per namespace,
+/// admin policies of every kind): random pod pairs and the map's address classes, every port
+/// the policies or pods draw a boundary at, against `decide`.
+#[test]
+fn the_map_agrees_with_decide_on_sampled_pairs_of_synthetic_clusters() {
+    use crate::synthetic::{Rng, Shape, generate};
+    for pods in [600, 1_200] {
+        let mut state = State::new();
+        for located in generate(&Shape::bare_pods(pods)) {
+            state.insert_new(located);
+        }
+        let engine = Engine::build(&state).engine;
+        let options = MapOptions {
+            external: true,
+            ports: PortView::All,
+            ..MapOptions::default()
+        };
+        let result = map(&engine, &options);
+        let allowed: HashMap<(Endpoint, Endpoint), &PortSet> =
+            result.expand().map(|(a, b, p)| ((a, b), p)).collect();
+        let mut ends: Vec<Endpoint> = (0..engine.cluster.pods.len() as u32)
+            .map(Endpoint::Pod)
+            .collect();
+        let pod_count = ends.len();
+        for class in &result.classes {
+            if !class.kind.is_pods() {
+                ends.push(class.members[0]);
+            }
+        }
+        let ports = sample_ports(&engine);
+        let none = PortSet::default();
+        let mut rng = Rng::new(pods as u64);
+        for _ in 0..3_000 {
+            let src = ends[rng.below(ends.len())];
+            let dst = if rng.below(4) == 0 {
+                ends[rng.below(ends.len())]
+            } else {
+                ends[rng.below(pod_count)]
+            };
+            let pods_involved = matches!(src, Endpoint::Pod(_)) || matches!(dst, Endpoint::Pod(_));
+            if src == dst || !pods_involved {
+                continue;
+            }
+            let got = allowed.get(&(src, dst)).copied().unwrap_or(&none);
+            for (protocol, port) in &ports {
+                let flow = Flow {
+                    src,
+                    dst,
+                    protocol: *protocol,
+                    port: *port,
+                };
+                assert_eq!(
+                    got.contains(*protocol, *port),
+                    engine.decide(&flow).allowed,
+                    "{pods} pods: {} -> {} {protocol}/{port}: map says {got}",
+                    engine.describe(src),
+                    engine.describe(dst),
+                );
+            }
+        }
+    }
+}
