@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use netpol_engine::map::{MapOptions, PortView, map};
+use netpol_engine::map::{Ends, MapOptions, PortView, map};
 use netpol_engine::synthetic::{self, Shape};
 use netpol_engine::{Engine, State};
 
@@ -44,10 +44,11 @@ fn measure(what: &str, shape: &Shape) {
     let engine = Engine::build(&state).engine;
     drop(state);
     let rss_before = status_kib("VmRSS:");
+    let everything = Ends::namespaces(&[], true);
     let options = MapOptions {
-        external: true,
+        from: everything.clone(),
+        to: everything,
         ports: PortView::All,
-        ..MapOptions::default()
     };
     let started = Instant::now();
     let result = map(&engine, &options);

@@ -22,7 +22,7 @@ use serde::Serialize;
 pub use classes::{ClassId, ClassKind, EndpointClass};
 pub use portset::PortSet;
 
-use crate::cluster::NamespaceId;
+use crate::cluster::PodId;
 use crate::engine::Engine;
 use crate::eval::{Endpoint, PortSpec};
 use crate::model::Protocol;
@@ -52,12 +52,49 @@ pub enum PortView {
     Only(Vec<(Option<Protocol>, PortSpec)>),
 }
 
+/// Which endpoints one end of the map shows.
+#[derive(Clone, Debug, Default)]
+pub struct Ends {
+    /// Namespaces whose pods are shown; every namespace when empty.
+    pub namespaces: Vec<String>,
+    /// Namespaces whose pods are not shown.
+    pub except_namespaces: Vec<String>,
+    /// Only the classes of these pods (with the other filters).
+    pub pods: Vec<PodId>,
+    /// Addresses outside the pod network (node addresses, policy CIDRs, the rest) too.
+    pub external: bool,
+}
+
+impl Ends {
+    fn shows(&self, engine: &Engine, class: &EndpointClass) -> bool {
+        let Some(ns) = class.namespace else {
+            return self.external && self.pods.is_empty();
+        };
+        let name = engine.cluster.namespaces[ns as usize].name.as_str();
+        let named = |list: &[String]| list.iter().any(|n| n == name);
+        (self.namespaces.is_empty() || named(&self.namespaces))
+            && !named(&self.except_namespaces)
+            && (self.pods.is_empty()
+                || class
+                    .members
+                    .iter()
+                    .any(|m| matches!(m, Endpoint::Pod(p) if self.pods.contains(p))))
+    }
+
+    /// Every pod of these namespaces (all when empty), and the addresses when `external`.
+    pub fn namespaces(namespaces: &[String], external: bool) -> Self {
+        Self {
+            namespaces: namespaces.to_vec(),
+            external,
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct MapOptions {
-    /// Namespaces whose pods are shown; all when empty.
-    pub namespaces: Vec<String>,
-    /// Show addresses outside the pod network (node addresses, policy CIDRs, the rest).
-    pub external: bool,
+    pub from: Ends,
+    pub to: Ends,
     pub ports: PortView,
 }
 
@@ -102,22 +139,19 @@ pub fn map(engine: &Engine, options: &MapOptions) -> Map {
     let mut sets = PortSets::new();
     let sides = sides::Sides::new(engine, &peers, &classes, &mut sets);
     let list = &classes.classes;
-    let wanted: Vec<NamespaceId> = options
-        .namespaces
+    let shown = |ends: &Ends| -> Vec<ClassId> {
+        (0..list.len() as ClassId)
+            .filter(|c| ends.shows(engine, &list[*c as usize]))
+            .collect()
+    };
+    let (from, to) = (shown(&options.from), shown(&options.to));
+    let (view, no_container_ports) = port_view(engine, list, &to, &options.ports, &mut sets);
+    let shown_classes = from
         .iter()
-        .filter_map(|n| engine.cluster.namespace(n))
-        .collect();
-    let shown: Vec<ClassId> = (0..list.len() as ClassId)
-        .filter(|c| {
-            let class = &list[*c as usize];
-            match class.namespace {
-                Some(ns) => options.namespaces.is_empty() || wanted.contains(&ns),
-                None => options.external,
-            }
-        })
-        .collect();
-    let (view, no_container_ports) = port_view(engine, list, &shown, &options.ports, &mut sets);
-    let pairs = pairs::Pairs::new(engine, list, &sides, &mut sets, shown.clone(), &*view);
+        .chain(&to)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let pairs = pairs::Pairs::new(engine, list, &sides, &mut sets, (from, to), &*view);
     let (grouped, evaluations) = pairs.run();
     let mut edges: Vec<Edge> = grouped
         .edges
@@ -137,7 +171,7 @@ pub fn map(engine: &Engine, options: &MapOptions) -> Map {
         stats: MapStats {
             pods: engine.cluster.pods.len(),
             classes: list.len(),
-            shown_classes: shown.len(),
+            shown_classes,
             evaluations: sides.evaluations + evaluations,
             edges: edges.len(),
             no_container_ports,

@@ -82,6 +82,8 @@ impl Shape {
             pods_per_namespace: 20,
             network_policies_per_namespace: 4,
             owners: false,
+            // Ten namespaces per team: tenant isolation between teams, not a deny-all.
+            teams: (namespaces / 10).max(2),
             ..Self::with_pods(pods)
         }
         .with_namespaces(namespaces)

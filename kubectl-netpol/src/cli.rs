@@ -191,10 +191,27 @@ pub struct MatrixArgs {
     /// Namespaces to include (repeatable); all when omitted.
     #[arg(long = "in", value_name = "NAMESPACE")]
     pub namespaces: Vec<String>,
-    /// Ports to probe, as PORT or PROTOCOL/PORT (repeatable, comma-separated allowed); a name
-    /// resolves on each destination. Default: every container port of each destination.
-    #[arg(long = "port", value_delimiter = ',')]
+    /// Ports to show, as PORT or PROTOCOL/PORT (repeatable, comma-separated allowed); a name
+    /// resolves on each destination. Default: the container ports the pods declare.
+    #[arg(long = "port", value_delimiter = ',', conflicts_with = "all_ports")]
     pub ports: Vec<String>,
+    /// Every port of TCP, UDP and SCTP (as ranges), and ICMP.
+    #[arg(long)]
+    pub all_ports: bool,
+    /// Also show addresses outside the pod network: node addresses, the CIDRs policies name
+    /// and the rest of the address space.
+    #[arg(long)]
+    pub external: bool,
+    /// What reaches the chosen namespaces (--in) from outside them, addresses included.
+    #[arg(long, requires = "namespaces")]
+    pub exposure: bool,
+    /// A pod that does not exist yet, as NAMESPACE:LABEL=VALUE[,LABEL=VALUE...] (repeatable):
+    /// shows what it could reach and what could reach it.
+    #[arg(long = "pod-template", value_name = "NS:LABELS")]
+    pub pod_templates: Vec<String>,
+    /// One row per pair of pods (and addresses) instead of groups: as long as pods squared.
+    #[arg(long)]
+    pub expand: bool,
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: MatrixFormat,
 }

@@ -169,7 +169,13 @@ fn lint_diff_and_matrix_match_golden_output() {
         "json",
     ]);
     let matrix: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(matrix["endpoints"].as_array().map(Vec::len), Some(2));
+    let classes = matrix["maps"][0]["classes"].as_array().expect("classes");
+    let names: Vec<&str> = classes.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["shop/deployment/api", "shop/deployment/web"],
+        "{matrix}"
+    );
 }
 
 #[test]
@@ -504,4 +510,81 @@ fn icmp_flows_have_no_port_and_meet_only_portless_rules() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// The map's views on the bundled example: a pod that does not exist yet, what reaches a
+/// namespace from outside, and one row per pair.
+#[test]
+fn matrix_shows_new_pods_exposure_and_pairs() {
+    let out = netpol(&[
+        "matrix",
+        "-f",
+        "examples/bookshop",
+        "--pod-template",
+        "shop:app=web,tier=new",
+        "--all-ports",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("# what the new pods could reach"), "{table}");
+    assert!(table.contains("# what could reach the new pods"), "{table}");
+    // The new pod is a subject of shop's policies like web: it may reach api on 9090.
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("shop/new pod {app=web,tier=new}")
+                && l.contains("shop/deployment/api")
+                && l.ends_with("TCP 9090")),
+        "{table}"
+    );
+
+    let out = netpol(&[
+        "matrix",
+        "-f",
+        "examples/bookshop",
+        "--exposure",
+        "--in",
+        "shop",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("# what reaches shop from outside"),
+        "{table}"
+    );
+    assert!(table.contains("addresses in 0.0.0.0/0"), "{table}");
+    assert!(!table.lines().any(|l| l.starts_with("shop/")), "{table}");
+
+    let out = netpol(&[
+        "matrix",
+        "-f",
+        "examples/bookshop",
+        "--in",
+        "shop",
+        "--all-ports",
+        "--expand",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let pairs = json["maps"][0]["pairs"].as_array().expect("pairs");
+    let listed: Vec<String> = pairs
+        .iter()
+        .map(|p| format!("{} -> {}: {}", p["from"], p["to"], p["ports"]))
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:#?}");
+    assert!(listed.iter().all(|l| l.contains("TCP ")), "{listed:#?}");
+
+    for (args, message) in [
+        (vec!["--pod-template", "shop"], "want NAMESPACE:LABEL=VALUE"),
+        (vec!["--pod-template", "shop:app"], "is not KEY=VALUE"),
+        (vec!["--in", "nowhere"], "no namespace \"nowhere\""),
+    ] {
+        let mut full = vec!["matrix", "-f", "examples/bookshop"];
+        full.extend(args);
+        let out = netpol(&full);
+        assert_eq!(out.status.code(), Some(2), "{full:?}");
+        assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
+    }
 }

@@ -25,8 +25,8 @@ pub(super) struct Pairs<'a> {
     pub classes: &'a [EndpointClass],
     pub sides: &'a Sides,
     pub sets: &'a mut PortSets,
-    /// The classes shown, as sources and destinations.
-    pub shown: Vec<ClassId>,
+    /// The classes shown as sources and as destinations.
+    pub shown: (Vec<ClassId>, Vec<ClassId>),
     /// Restricts the ports of a destination: the port set id to meet with, per class.
     pub view: &'a dyn Fn(ClassId, &mut PortSets) -> PortSetId,
     pub evaluations: usize,
@@ -46,7 +46,7 @@ impl<'a> Pairs<'a> {
         classes: &'a [EndpointClass],
         sides: &'a Sides,
         sets: &'a mut PortSets,
-        shown: Vec<ClassId>,
+        shown: (Vec<ClassId>, Vec<ClassId>),
         view: &'a dyn Fn(ClassId, &mut PortSets) -> PortSetId,
     ) -> Self {
         Self {
@@ -82,9 +82,9 @@ impl<'a> Pairs<'a> {
         let mut egress_group = vec![0u32; n];
         let mut ingress_group = vec![0u32; behaviours.len()];
         let mut rows: FxHashMap<RowKey, Vec<ClassId>> = FxHashMap::default();
-        let shown = std::mem::take(&mut self.shown);
+        let (sources, destinations) = std::mem::take(&mut self.shown);
         let mut row: Vec<Entry> = Vec::new();
-        for &s in &shown {
+        for &s in &sources {
             let egress = self.sides.of_class[s as usize].map(|b| b[0]);
             if let Some(b) = egress {
                 for (c, g) in &behaviours[b as usize].sparse {
@@ -95,7 +95,7 @@ impl<'a> Pairs<'a> {
                 ingress_group[*b as usize] = *g;
             }
             row.clear();
-            for &d in &shown {
+            for &d in &destinations {
                 let (src, dst) = (&self.classes[s as usize], &self.classes[d as usize]);
                 if !src.kind.is_pods() && !dst.kind.is_pods() {
                     continue;

@@ -95,6 +95,17 @@ impl PortSet {
         out
     }
 
+    pub fn union(&self, other: &Self) -> Self {
+        let mut out = self.clone();
+        out.icmp |= other.icmp;
+        for (protocol, ranges) in Protocol::ALL.iter().zip(&other.ranges) {
+            for (s, e) in ranges {
+                out.insert(*protocol, *s, *e);
+            }
+        }
+        out
+    }
+
     /// The ranges of one protocol with ports (empty for ICMP).
     pub fn ranges(&self, protocol: Protocol) -> &[(u16, u16)] {
         slot(protocol).map_or(&[], |i| self.ranges[i].as_slice())
@@ -185,6 +196,7 @@ mod tests {
         c.insert(Protocol::Tcp, 8080, 8081);
         c.insert(Protocol::Icmp, 0, 0);
         assert_eq!(b.intersection(&c).to_string(), "TCP 8080,9050-9100");
+        assert_eq!(b.union(&c).to_string(), "TCP 8080-8081,9000-20000; ICMP");
         assert!(b.intersection(&PortSet::default()).is_empty());
         assert_eq!(PortSet::default().to_string(), "none");
         assert!(c.contains(Protocol::Icmp, 0) && !b.contains(Protocol::Icmp, 0));

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
-use super::{ClassKind, MapOptions, PortSet, PortView, map};
+use super::{ClassKind, Ends, MapOptions, PortSet, PortView, map};
 use crate::engine::Engine;
 use crate::eval::{Endpoint, Flow};
 use crate::impact::tests::random::{Policies, scenario};
@@ -104,10 +104,11 @@ fn the_map_expanded_equals_decide_over_every_pair_and_port_class() {
         // Both states of the scenario make two clusters to map.
         for policies in [&scenario.before, &scenario.after] {
             let engine = engine(&scenario.objects, policies);
+            let everything = Ends::namespaces(&[], true);
             let options = MapOptions {
-                external: true,
+                from: everything.clone(),
+                to: everything,
                 ports: PortView::All,
-                ..MapOptions::default()
             };
             let result = map(&engine, &options);
             let mut allowed: HashMap<(Endpoint, Endpoint), &PortSet> = HashMap::new();
@@ -225,9 +226,9 @@ items:
     assert!(declared.contains(&"shop/web -> shop/db: TCP 5432".to_owned()));
     // A named port resolves on each destination; one namespace only.
     let named = edges(&MapOptions {
-        namespaces: vec!["shop".into()],
+        from: Ends::namespaces(&["shop".into()], false),
+        to: Ends::namespaces(&["shop".into()], false),
         ports: PortView::Only(vec![(None, PortSpec::Name("http".into()))]),
-        ..MapOptions::default()
     });
     assert_eq!(named, vec!["shop/db -> shop/web: TCP 8080".to_owned()]);
 }
@@ -244,10 +245,11 @@ fn the_map_agrees_with_decide_on_sampled_pairs_of_synthetic_clusters() {
             state.insert_new(located);
         }
         let engine = Engine::build(&state).engine;
+        let everything = Ends::namespaces(&[], true);
         let options = MapOptions {
-            external: true,
+            from: everything.clone(),
+            to: everything,
             ports: PortView::All,
-            ..MapOptions::default()
         };
         let result = map(&engine, &options);
         let allowed: HashMap<(Endpoint, Endpoint), &PortSet> =

@@ -1,126 +1,145 @@
-//! `kubectl netpol matrix`: which workloads can reach which, on which ports.
+//! `kubectl netpol matrix`: which pods and addresses may reach which, on which ports. The engine
+//! computes the map on classes (pods every policy treats alike); this command names the classes
+//! by workload, groups the edges, and writes them as a table, JSON, DOT, Mermaid or SVG.
 
 mod graph;
+mod names;
 mod svg;
-
-use crate::output::{out, outln};
-use std::collections::BTreeSet;
+mod table;
+mod template;
 
 use anyhow::{Context, Result, bail};
-use netpol_engine::{Endpoint, Engine, Flow, PortSpec, Protocol};
+use netpol_engine::map::{self, Ends, Map, MapOptions, PortView};
+use netpol_engine::{PortSpec, Protocol};
 use serde::Serialize;
 
 use crate::cli::{MatrixArgs, MatrixFormat};
-use crate::input::load_engine;
-use crate::output::table;
+use crate::input::{build_engine, load_state_in, timing};
+use crate::output::{out, outln};
+use names::Names;
 
-/// A port to probe: a protocol (`None`: TCP for a number, the named port's own for a name) and
-/// a port, a name being resolved on each destination by the engine.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Probe {
-    protocol: Option<Protocol>,
-    port: PortSpec,
-}
-
-impl std::fmt::Display for Probe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (&self.port, self.protocol) {
-            (PortSpec::Number(n), protocol) => {
-                write!(f, "{}/{n}", protocol.unwrap_or(Protocol::Tcp))
-            }
-            (PortSpec::Name(name), None) => f.write_str(name),
-            (PortSpec::Name(name), Some(protocol)) => write!(f, "{protocol}/{name}"),
-        }
-    }
-}
-
-/// One row or column: a workload (or bare pod) and the pod that stands for it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Member {
-    pub name: String,
-    pub namespace: String,
-    #[serde(skip)]
-    pod: u32,
-}
-
-/// The probe result of one (from, to, port).
-#[derive(Clone, Debug, Serialize)]
-pub struct Cell {
-    pub from: usize,
-    pub to: usize,
-    pub port: String,
-    /// None when a named port does not exist on the destination.
-    pub allowed: Option<bool>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Matrix {
-    pub endpoints: Vec<Member>,
-    pub ports: Vec<String>,
-    pub cells: Vec<Cell>,
+/// One map with its names, and what it shows.
+pub struct Shown {
+    pub title: String,
+    pub map: Map,
+    pub names: Names,
+    pub ports: String,
 }
 
 pub fn run(args: &MatrixArgs) -> Result<u8> {
-    let engine = load_engine(&args.source)?.engine;
-    let members = members(&engine, &args.namespaces)?;
-    let probes = probes(&engine, &members, &args.ports)?;
-    let matrix = compute(&engine, members, &probes);
-    match args.output {
-        MatrixFormat::Table => out!("{}", render_table(&matrix)),
-        MatrixFormat::Json => outln!("{}", serde_json::to_string_pretty(&matrix)?),
-        MatrixFormat::Dot => out!("{}", graph::dot(&matrix)),
-        MatrixFormat::Mermaid => out!("{}", graph::mermaid(&matrix)),
-        MatrixFormat::Svg => out!("{}", svg::render(&matrix)),
+    let (mut state, namespace) = load_state_in(
+        &args.source.files,
+        args.source.namespace.as_deref(),
+        &args.source.connection,
+    )?;
+    let templates = template::add(&mut state, &args.pod_templates, &namespace)?;
+    let started = std::time::Instant::now();
+    let engine = build_engine(&state)?;
+    drop(state);
+    timing("build the engine", started);
+    for ns in &args.namespaces {
+        if engine.cluster.namespace(ns).is_none() {
+            bail!("--in {ns}: no namespace {ns:?} in the input");
+        }
     }
+    let ports = port_view(args)?;
+    let started = std::time::Instant::now();
+    let mut maps: Vec<(String, MapOptions)> = Vec::new();
+    if !templates.is_empty() {
+        let pods = template::pods(&engine, &templates)?;
+        let focus = Ends {
+            pods,
+            ..Ends::default()
+        };
+        let others = Ends::namespaces(&args.namespaces, args.external);
+        maps.push((
+            "what the new pods could reach".into(),
+            MapOptions {
+                from: focus.clone(),
+                to: others.clone(),
+                ports: ports.clone(),
+            },
+        ));
+        maps.push((
+            "what could reach the new pods".into(),
+            MapOptions {
+                from: others,
+                to: focus,
+                ports: ports.clone(),
+            },
+        ));
+    } else if args.exposure {
+        maps.push((
+            format!("what reaches {} from outside", args.namespaces.join(", ")),
+            MapOptions {
+                from: Ends {
+                    except_namespaces: args.namespaces.clone(),
+                    external: true,
+                    ..Ends::default()
+                },
+                to: Ends::namespaces(&args.namespaces, false),
+                ports: ports.clone(),
+            },
+        ));
+    } else {
+        let ends = Ends::namespaces(&args.namespaces, args.external);
+        maps.push((
+            String::new(),
+            MapOptions {
+                from: ends.clone(),
+                to: ends,
+                ports: ports.clone(),
+            },
+        ));
+    }
+    let shown: Vec<Shown> = maps
+        .into_iter()
+        .map(|(title, options)| {
+            let map = map::map(&engine, &options);
+            let names = Names::new(&engine, &map, &templates);
+            let ports = describe_ports(&options.ports, &map);
+            Shown {
+                title,
+                map,
+                names,
+                ports,
+            }
+        })
+        .collect();
+    timing("compute the map", started);
+    let started = std::time::Instant::now();
+    match args.output {
+        MatrixFormat::Json => outln!("{}", serde_json::to_string(&json(&shown, &engine, args))?),
+        MatrixFormat::Table if args.expand => {
+            for s in &shown {
+                out!("{}", table::expanded(s, &engine));
+            }
+        }
+        MatrixFormat::Table => {
+            for (i, s) in shown.iter().enumerate() {
+                if i > 0 {
+                    outln!();
+                }
+                out!("{}", table::grouped(s));
+            }
+        }
+        MatrixFormat::Dot => out!("{}", graph::dot(&shown)),
+        MatrixFormat::Mermaid => out!("{}", graph::mermaid(&shown)),
+        MatrixFormat::Svg => out!("{}", svg::render(&shown)),
+    }
+    timing("print", started);
     Ok(0)
 }
 
-/// Workloads (by their first pod) and bare pods of the chosen namespaces, sorted by name.
-fn members(engine: &Engine, namespaces: &[String]) -> Result<Vec<Member>> {
-    for ns in namespaces {
-        if engine.cluster.namespace(ns).is_none() {
-            bail!("no namespace {ns:?} in the input");
-        }
+fn port_view(args: &MatrixArgs) -> Result<PortView> {
+    if args.all_ports {
+        return Ok(PortView::All);
     }
-    let mut seen = BTreeSet::new();
-    let mut members = Vec::new();
-    for (id, pod) in engine.cluster.pods.iter().enumerate() {
-        if !namespaces.is_empty() && !namespaces.contains(&pod.namespace) {
-            continue;
-        }
-        let name = engine.cluster.workload_name(id as u32);
-        if seen.insert(name.clone()) {
-            members.push(Member {
-                name,
-                namespace: pod.namespace.clone(),
-                pod: id as u32,
-            });
-        }
+    if args.ports.is_empty() {
+        return Ok(PortView::ContainerPorts);
     }
-    members.sort_by(|a, b| a.name.cmp(&b.name));
-    if members.is_empty() {
-        bail!("no pods or workloads in the chosen namespaces");
-    }
-    Ok(members)
-}
-
-fn probes(engine: &Engine, members: &[Member], ports: &[String]) -> Result<Vec<Probe>> {
-    if ports.is_empty() {
-        let all: BTreeSet<Probe> = members
-            .iter()
-            .flat_map(|m| {
-                engine.cluster.pod(m.pod).ports.iter().map(|p| Probe {
-                    protocol: Some(p.protocol),
-                    port: PortSpec::Number(p.port),
-                })
-            })
-            .collect();
-        if all.is_empty() {
-            bail!("the destinations declare no container ports: give --port");
-        }
-        return Ok(all.into_iter().collect());
-    }
-    ports
+    let probes = args
+        .ports
         .iter()
         .map(|text| {
             let (protocol, port) = match text.split_once('/') {
@@ -133,70 +152,119 @@ fn probes(engine: &Engine, members: &[Member], ports: &[String]) -> Result<Vec<P
             let port = port
                 .parse::<PortSpec>()
                 .with_context(|| format!("--port {text}"))?;
-            Ok(Probe { protocol, port })
+            Ok((protocol, port))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(PortView::Only(probes))
 }
 
-fn compute(engine: &Engine, members: Vec<Member>, probes: &[Probe]) -> Matrix {
-    let mut cells = Vec::with_capacity(members.len() * members.len() * probes.len());
-    for (from, src) in members.iter().enumerate() {
-        for (to, dst) in members.iter().enumerate() {
-            for probe in probes {
-                let dst_endpoint = Endpoint::Pod(dst.pod);
-                let target = engine.resolve_port(dst_endpoint, probe.protocol, &probe.port);
-                let allowed = target.ok().map(|(protocol, port)| {
-                    let flow = Flow {
-                        src: Endpoint::Pod(src.pod),
-                        dst: dst_endpoint,
-                        protocol,
-                        port,
-                    };
-                    engine.decide(&flow).allowed
-                });
-                cells.push(Cell {
-                    from,
-                    to,
-                    port: probe.to_string(),
-                    allowed,
-                });
-            }
+fn describe_ports(view: &PortView, map: &Map) -> String {
+    match view {
+        PortView::All => "every port of TCP, UDP and SCTP, and ICMP".into(),
+        PortView::ContainerPorts if map.stats.no_container_ports => {
+            "every port (no pod shown declares a container port)".into()
+        }
+        PortView::ContainerPorts => {
+            "the container ports the pods declare (--all-ports for every port)".into()
+        }
+        PortView::Only(probes) => {
+            let list: Vec<String> = probes
+                .iter()
+                .map(|(protocol, port)| match protocol {
+                    Some(p) => format!("{p}/{port}"),
+                    None => port.to_string(),
+                })
+                .collect();
+            list.join(", ")
         }
     }
-    Matrix {
-        endpoints: members,
-        ports: probes.iter().map(ToString::to_string).collect(),
-        cells,
-    }
 }
 
-/// Rows are sources, columns destinations (numbered; the legend names them); each cell has one
-/// symbol per port: `✓` allowed, `✗` denied, `-` no such named port.
-fn render_table(matrix: &Matrix) -> String {
-    let n = matrix.endpoints.len();
-    let per_cell = matrix.ports.len();
-    let mut headers: Vec<String> = vec!["FROM \\ TO".into()];
-    headers.extend((1..=n).map(|i| i.to_string()));
-    let rows: Vec<Vec<String>> = (0..n)
-        .map(|from| {
-            let mut row = vec![format!("{} {}", from + 1, matrix.endpoints[from].name)];
-            for to in 0..n {
-                let start = (from * n + to) * per_cell;
-                let symbols: String = matrix.cells[start..start + per_cell]
+/// `-o json`: the classes with their members, once; the sets of classes edges refer to; the
+/// edges. With `--expand`, one entry per pair of endpoints instead.
+#[derive(Serialize)]
+struct Json<'a> {
+    maps: Vec<JsonMap<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonMap<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    title: &'a str,
+    ports: &'a str,
+    classes: Vec<JsonClass<'a>>,
+    sets: &'a [Vec<map::ClassId>],
+    edges: &'a [map::Edge],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pairs: Option<Vec<JsonPair>>,
+    stats: &'a map::MapStats,
+}
+
+#[derive(Serialize)]
+struct JsonClass<'a> {
+    id: usize,
+    kind: map::ClassKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    name: String,
+    members: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct JsonPair {
+    from: String,
+    to: String,
+    ports: String,
+}
+
+/// Which classes the sets refer to: the JSON lists only those.
+fn used(map: &Map) -> Vec<bool> {
+    let mut used = vec![false; map.classes.len()];
+    for c in map.sets.iter().flatten() {
+        used[*c as usize] = true;
+    }
+    used
+}
+
+fn json<'a>(shown: &'a [Shown], engine: &'a netpol_engine::Engine, args: &MatrixArgs) -> Json<'a> {
+    let maps = shown
+        .iter()
+        .map(|s| {
+            let used = used(&s.map);
+            JsonMap {
+                title: &s.title,
+                ports: &s.ports,
+                classes: s
+                    .map
+                    .classes
                     .iter()
-                    .map(|c| match c.allowed {
-                        Some(true) => '✓',
-                        Some(false) => '✗',
-                        None => '-',
+                    .enumerate()
+                    .filter(|(id, _)| used[*id])
+                    .map(|(id, class)| JsonClass {
+                        id,
+                        kind: class.kind,
+                        namespace: class
+                            .namespace
+                            .map(|n| engine.cluster.namespaces[n as usize].name.as_str()),
+                        name: s.names.class(id as map::ClassId),
+                        members: class.members.iter().map(|m| engine.describe(*m)).collect(),
                     })
-                    .collect();
-                row.push(symbols);
+                    .collect(),
+                sets: &s.map.sets,
+                edges: &s.map.edges,
+                pairs: args.expand.then(|| {
+                    s.map
+                        .expand()
+                        .map(|(a, b, ports)| JsonPair {
+                            from: engine.describe(a),
+                            to: engine.describe(b),
+                            ports: ports.to_string(),
+                        })
+                        .collect()
+                }),
+                stats: &s.map.stats,
             }
-            row
         })
         .collect();
-    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
-    let mut out = format!("Ports per cell, in order: {}\n\n", matrix.ports.join(" "));
-    out.push_str(&table(&header_refs, &rows));
-    out
+    Json { maps }
 }

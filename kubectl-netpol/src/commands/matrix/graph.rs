@@ -1,77 +1,231 @@
-//! The matrix as a graph: Graphviz DOT and Mermaid, one edge per allowed (from, to) with its
-//! ports, namespaces as clusters.
+//! The map as a picture's graph: one node per class (or, past `CLASS_LIMIT` classes, per
+//! namespace, addresses keeping their own), namespaces as clusters, one link per pair of nodes
+//! with the ports allowed. Written as Graphviz DOT and Mermaid; the SVG draws the same links as
+//! a grid.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 
-use super::Matrix;
+use netpol_engine::map::{ClassId, PortSet};
 
-/// Allowed ports per (from, to), self-loops included.
-pub(super) fn edges(matrix: &Matrix) -> BTreeMap<(usize, usize), Vec<String>> {
-    let mut edges: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
-    for cell in matrix.cells.iter().filter(|c| c.allowed == Some(true)) {
-        edges
-            .entry((cell.from, cell.to))
-            .or_default()
-            .push(cell.port.clone());
-    }
-    edges
+use super::Shown;
+
+/// Beyond this many classes, pictures draw namespaces instead of classes.
+pub const CLASS_LIMIT: usize = 60;
+
+/// A node of the picture.
+pub struct Node {
+    pub name: String,
+    /// The namespace cluster it is drawn in.
+    pub namespace: Option<String>,
 }
 
-fn by_namespace(matrix: &Matrix) -> BTreeMap<&str, Vec<usize>> {
-    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, member) in matrix.endpoints.iter().enumerate() {
-        groups.entry(member.namespace.as_str()).or_default().push(i);
+/// What one pair of nodes may do: the ports some member pair may use, and whether every
+/// member pair may use all of them.
+pub struct Link {
+    pub ports: PortSet,
+    pub partial: bool,
+}
+
+pub struct Graph {
+    pub title: String,
+    pub ports: String,
+    pub nodes: Vec<Node>,
+    pub links: BTreeMap<(usize, usize), Link>,
+    /// Nodes stand for namespaces, not classes.
+    pub by_namespace: bool,
+}
+
+/// Builds the graph of one map.
+pub fn graph(shown: &Shown) -> Graph {
+    let map = &shown.map;
+    let mut used: Vec<ClassId> = map.sets.iter().flatten().copied().collect();
+    used.sort_unstable();
+    used.dedup();
+    let by_namespace = used.len() > CLASS_LIMIT;
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut node_of: BTreeMap<ClassId, usize> = BTreeMap::new();
+    // Nodes in the order of their namespace, then name.
+    let mut keyed: Vec<(Option<&str>, String, ClassId)> = used
+        .iter()
+        .map(|c| {
+            let namespace = shown.names.namespace(*c);
+            let name = match (by_namespace, namespace) {
+                (true, Some(ns)) => ns.to_owned(),
+                _ => shown.names.class(*c),
+            };
+            (namespace, name, *c)
+        })
+        .collect();
+    keyed.sort();
+    for (namespace, name, class) in keyed {
+        let at = *index.entry(name.clone()).or_insert_with(|| {
+            nodes.push(Node {
+                name,
+                namespace: namespace.filter(|_| !by_namespace).map(str::to_owned),
+            });
+            nodes.len() - 1
+        });
+        node_of.insert(class, at);
     }
-    groups
+    // Per pair of nodes: union and intersection of the ports over the class pairs an edge
+    // gives, and how many class pairs those are.
+    let mut members: Vec<usize> = vec![0; nodes.len()];
+    for node in node_of.values() {
+        members[*node] += 1;
+    }
+    type Acc = (PortSet, PortSet, usize, bool);
+    let mut acc: BTreeMap<(usize, usize), Acc> = BTreeMap::new();
+    for edge in &map.edges {
+        for s in &map.sets[edge.from as usize] {
+            for d in &map.sets[edge.to as usize] {
+                let key = (node_of[s], node_of[d]);
+                let entry = acc
+                    .entry(key)
+                    .or_insert_with(|| (PortSet::default(), PortSet::all(), 0, false));
+                entry.0 = entry.0.union(&edge.ports);
+                entry.1 = entry.1.intersection(&edge.ports);
+                entry.2 += 1;
+                entry.3 |= edge.relation.is_some();
+            }
+        }
+    }
+    let links = acc
+        .into_iter()
+        .map(|((a, b), (union, meet, pairs, by_node))| {
+            // A node paired with itself counts its classes paired with themselves too.
+            let whole = members[a] * members[b];
+            let partial = union != meet || pairs < whole || by_node;
+            (
+                (a, b),
+                Link {
+                    ports: union,
+                    partial,
+                },
+            )
+        })
+        .collect();
+    Graph {
+        title: shown.title.clone(),
+        ports: shown.ports.clone(),
+        nodes,
+        links,
+        by_namespace,
+    }
+}
+
+pub fn link_label(link: &Link) -> String {
+    if link.partial {
+        format!("some pods: {}", link.ports)
+    } else {
+        link.ports.to_string()
+    }
+}
+
+fn legend(graph: &Graph) -> String {
+    let unit = if graph.by_namespace {
+        "namespaces (more than 60 classes: -o json or the table for each class)"
+    } else {
+        "classes of pods every policy treats alike, named by workload"
+    };
+    format!(
+        "Nodes: {unit}. An arrow: allowed ports; \"some pods\": not every pod pair of the two may use all of them. Ports shown: {}.",
+        graph.ports
+    )
 }
 
 fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-pub(super) fn dot(matrix: &Matrix) -> String {
+fn clusters(graph: &Graph) -> BTreeMap<Option<&str>, Vec<usize>> {
+    let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        groups.entry(node.namespace.as_deref()).or_default().push(i);
+    }
+    groups
+}
+
+pub fn dot(shown: &[Shown]) -> String {
     let mut out =
         String::from("digraph netpol {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
-    for (i, (namespace, members)) in by_namespace(matrix).into_iter().enumerate() {
-        out.push_str(&format!(
-            "  subgraph cluster_{i} {{\n    label={};\n",
-            quote(namespace)
-        ));
-        for m in members {
-            out.push_str(&format!(
-                "    n{m} [label={}];\n",
-                quote(&matrix.endpoints[m].name)
-            ));
+    for (g, s) in shown.iter().enumerate() {
+        let graph = graph(s);
+        let id = |n: usize| format!("g{g}n{n}");
+        for (i, (namespace, nodes)) in clusters(&graph).into_iter().enumerate() {
+            let indent = if namespace.is_some() { "    " } else { "  " };
+            if let Some(ns) = namespace {
+                let _ = writeln!(
+                    out,
+                    "  subgraph cluster_{g}_{i} {{\n    label={};",
+                    quote(ns)
+                );
+            }
+            for n in nodes {
+                let _ = writeln!(
+                    out,
+                    "{indent}{} [label={}];",
+                    id(n),
+                    quote(&graph.nodes[n].name)
+                );
+            }
+            if namespace.is_some() {
+                out.push_str("  }\n");
+            }
         }
-        out.push_str("  }\n");
-    }
-    for ((from, to), ports) in edges(matrix) {
-        out.push_str(&format!(
-            "  n{from} -> n{to} [label={}];\n",
-            quote(&ports.join(","))
-        ));
+        for ((a, b), link) in &graph.links {
+            let style = if link.partial { ", style=dashed" } else { "" };
+            let _ = writeln!(
+                out,
+                "  {} -> {} [label={}{style}];",
+                id(*a),
+                id(*b),
+                quote(&link_label(link))
+            );
+        }
+        let mut note = legend(&graph);
+        if !graph.title.is_empty() {
+            note = format!("{}. {note}", graph.title);
+        }
+        let _ = writeln!(out, "  legend{g} [shape=note, label={}];", quote(&note));
     }
     out.push_str("}\n");
     out
 }
 
-pub(super) fn mermaid(matrix: &Matrix) -> String {
+pub fn mermaid(shown: &[Shown]) -> String {
+    let text = |s: &str| s.replace('"', "#quot;");
     let mut out = String::from("flowchart LR\n");
-    for (i, (namespace, members)) in by_namespace(matrix).into_iter().enumerate() {
-        out.push_str(&format!(
-            "  subgraph ns{i}[\"{}\"]\n",
-            namespace.replace('"', "#quot;")
-        ));
-        for m in members {
-            out.push_str(&format!(
-                "    n{m}[\"{}\"]\n",
-                matrix.endpoints[m].name.replace('"', "#quot;")
-            ));
+    for (g, s) in shown.iter().enumerate() {
+        let graph = graph(s);
+        let id = |n: usize| format!("g{g}n{n}");
+        for (i, (namespace, nodes)) in clusters(&graph).into_iter().enumerate() {
+            if let Some(ns) = namespace {
+                let _ = writeln!(out, "  subgraph g{g}ns{i}[\"{}\"]", text(ns));
+            }
+            for n in nodes {
+                let _ = writeln!(out, "    {}[\"{}\"]", id(n), text(&graph.nodes[n].name));
+            }
+            if namespace.is_some() {
+                out.push_str("  end\n");
+            }
         }
-        out.push_str("  end\n");
-    }
-    for ((from, to), ports) in edges(matrix) {
-        out.push_str(&format!("  n{from} -->|\"{}\"| n{to}\n", ports.join(",")));
+        for ((a, b), link) in &graph.links {
+            let arrow = if link.partial { "-.->" } else { "-->" };
+            let _ = writeln!(
+                out,
+                "  {} {arrow}|\"{}\"| {}",
+                id(*a),
+                text(&link_label(link)),
+                id(*b)
+            );
+        }
+        let mut note = legend(&graph);
+        if !graph.title.is_empty() {
+            note = format!("{}. {note}", graph.title);
+        }
+        let _ = writeln!(out, "  legend{g}[\"{}\"]", text(&note));
     }
     out
 }

@@ -1,16 +1,17 @@
-//! A self-contained SVG picture of the matrix: workloads on a circle, coloured by namespace,
-//! an arrow for every allowed (from, to) with its ports on hover.
+//! A self-contained SVG of the map as a grid: sources down the left, destinations along the
+//! top, one cell per pair of nodes coloured by what is allowed (every port shown, some of
+//! them, or some pods only), the ports on hover. A grid stays readable where a graph of
+//! hundreds of nodes and thousands of arrows does not: at 2,000 pods it is a namespace grid.
 
-use std::collections::BTreeMap;
-use std::f64::consts::PI;
 use std::fmt::Write;
 
-use super::Matrix;
-use super::graph::edges;
+use super::Shown;
+use super::graph::{Graph, graph, link_label};
 
-const PALETTE: [&str; 8] = [
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
-];
+const ALL: &str = "#2e7d32";
+const SOME: &str = "#81c784";
+const PARTIAL: &str = "#c5e1a5";
+const EMPTY: &str = "#f2f2f2";
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -19,101 +20,165 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub(super) fn render(matrix: &Matrix) -> String {
-    let n = matrix.endpoints.len();
-    let radius = (60.0 * n as f64 / (2.0 * PI)).max(160.0);
-    let label_room = 230.0;
-    // Labels run sideways, so the picture needs room left and right, little above and below.
-    let width = 2.0 * (radius + label_room);
-    let height = 2.0 * (radius + 50.0);
-    let position = |i: usize| {
-        let angle = 2.0 * PI * i as f64 / n as f64 - PI / 2.0;
-        (
-            width / 2.0 + radius * angle.cos(),
-            height / 2.0 + radius * angle.sin(),
-            angle,
-        )
-    };
-    let mut colours: BTreeMap<&str, &str> = BTreeMap::new();
-    for member in &matrix.endpoints {
-        let next = PALETTE[colours.len() % PALETTE.len()];
-        colours.entry(member.namespace.as_str()).or_insert(next);
+/// A label cut to fit, the full name on hover.
+fn fit(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_owned();
     }
-    let legend_height = 24.0 * colours.len() as f64 + 40.0;
+    let cut: String = text.chars().take(chars.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+/// One grid; returns its height.
+fn grid(out: &mut String, graph: &Graph, top: f64) -> (f64, f64) {
+    let n = graph.nodes.len().max(1);
+    let cell = if n <= 40 {
+        18.0
+    } else if n <= 120 {
+        10.0
+    } else {
+        5.0
+    };
+    let label_chars = 48;
+    let longest = graph
+        .nodes
+        .iter()
+        .map(|node| node.name.chars().count().min(label_chars))
+        .max()
+        .unwrap_or(4) as f64;
+    let left = 20.0 + longest * 6.6;
+    let header = 40.0 + longest * 5.0;
+    let size = cell * n as f64;
+    let (x0, y0) = (left, top + header);
+    if !graph.title.is_empty() {
+        let _ = writeln!(
+            out,
+            r#"<text x="10" y="{:.0}" font-weight="bold" font-size="14">{}</text>"#,
+            top + 16.0,
+            escape(&graph.title)
+        );
+    }
+    let _ = writeln!(
+        out,
+        r##"<rect x="{x0:.1}" y="{y0:.1}" width="{size:.1}" height="{size:.1}" fill="{EMPTY}" stroke="#bbb"/>"##
+    );
+    let font = (cell * 0.8).clamp(5.0, 12.0);
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let name = escape(&fit(&node.name, label_chars));
+        let full = escape(&node.name);
+        let y = y0 + cell * (i as f64 + 0.75);
+        let _ = writeln!(
+            out,
+            r#"<text x="{:.1}" y="{y:.1}" text-anchor="end" font-size="{font:.1}"><title>{full}</title>{name}</text>"#,
+            x0 - 6.0
+        );
+        let x = x0 + cell * (i as f64 + 0.7);
+        let _ = writeln!(
+            out,
+            r#"<text x="{x:.1}" y="{:.1}" transform="rotate(-60 {x:.1} {:.1})" font-size="{font:.1}"><title>{full}</title>{name}</text>"#,
+            y0 - 6.0,
+            y0 - 6.0
+        );
+    }
+    // Lines between namespaces.
+    for i in 1..graph.nodes.len() {
+        if graph.nodes[i].namespace != graph.nodes[i - 1].namespace {
+            let at = cell * i as f64;
+            let _ = writeln!(
+                out,
+                r##"<path d="M {x0:.1} {:.1} h {size:.1} M {:.1} {y0:.1} v {size:.1}" stroke="#888" stroke-width="0.8"/>"##,
+                y0 + at,
+                x0 + at
+            );
+        }
+    }
+    let all_ports = graph
+        .links
+        .values()
+        .map(|l| l.ports.size())
+        .max()
+        .unwrap_or(0);
+    for ((a, b), link) in &graph.links {
+        let colour = if link.partial {
+            PARTIAL
+        } else if link.ports.size() == all_ports {
+            ALL
+        } else {
+            SOME
+        };
+        let title = format!(
+            "{} → {}: {}",
+            graph.nodes[*a].name,
+            graph.nodes[*b].name,
+            link_label(link)
+        );
+        let _ = writeln!(
+            out,
+            r#"<rect x="{:.1}" y="{:.1}" width="{cell:.1}" height="{cell:.1}" fill="{colour}" stroke="white" stroke-width="0.5"><title>{}</title></rect>"#,
+            x0 + cell * *b as f64,
+            y0 + cell * *a as f64,
+            escape(&title)
+        );
+        if cell >= 64.0 {
+            let text = fit(&link_label(link), 11);
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="9" fill="{}">{}</text>"#,
+                x0 + cell * (*b as f64 + 0.5),
+                y0 + cell * (*a as f64 + 0.55),
+                if colour == ALL { "white" } else { "black" },
+                escape(&text)
+            );
+        }
+    }
+    let mut y = y0 + size + 24.0;
+    let caption = format!(
+        "Rows: from; columns: to; each {}.",
+        if graph.by_namespace {
+            "a namespace (more than 60 classes)"
+        } else {
+            "a class of pods every policy treats alike"
+        }
+    );
+    let ports = format!("Ports shown: {}.", graph.ports);
+    let text_width = 20.0 + 6.6 * caption.len().max(ports.len()) as f64;
+    for line in [caption, ports] {
+        let _ = writeln!(out, r#"<text x="10" y="{y:.0}">{}</text>"#, escape(&line));
+        y += 18.0;
+    }
+    y -= 18.0;
+    for (colour, text) in [
+        (ALL, "the most ports any pair may use"),
+        (SOME, "some of the ports"),
+        (PARTIAL, "some pods only, or not every pod pair"),
+        (EMPTY, "nothing allowed"),
+    ] {
+        y += 20.0;
+        let _ = writeln!(
+            out,
+            r##"<rect x="10" y="{:.0}" width="14" height="14" fill="{colour}" stroke="#bbb"/><text x="30" y="{y:.0}">{text}</text>"##,
+            y - 11.0
+        );
+    }
+    // The column labels lean right, past the grid.
+    ((x0 + size + longest * 3.5 + 20.0).max(text_width), y + 20.0)
+}
+
+pub(super) fn render(shown: &[Shown]) -> String {
+    let mut body = String::new();
+    let (mut width, mut height) = (480.0f64, 0.0);
+    for s in shown {
+        let (w, bottom) = grid(&mut body, &graph(s), height);
+        width = width.max(w);
+        height = bottom + 10.0;
+    }
     let mut out = String::new();
     let _ = writeln!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{:.0}" viewBox="0 0 {width:.0} {:.0}" font-family="sans-serif" font-size="12">"#,
-        height + legend_height,
-        height + legend_height
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="12">"#
     );
-    out.push_str(r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>"##);
-    out.push('\n');
     let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    for ((from, to), ports) in edges(matrix) {
-        let title = format!(
-            "{} → {}: {}",
-            matrix.endpoints[from].name,
-            matrix.endpoints[to].name,
-            ports.join(", ")
-        );
-        if from == to {
-            let (x, y, angle) = position(from);
-            let (dx, dy) = (angle.cos() * 22.0, angle.sin() * 22.0);
-            let _ = writeln!(
-                out,
-                r##"<circle cx="{:.1}" cy="{:.1}" r="11" fill="none" stroke="#999"><title>{}</title></circle>"##,
-                x + dx,
-                y + dy,
-                escape(&title)
-            );
-            continue;
-        }
-        let ((x1, y1, _), (x2, y2, _)) = (position(from), position(to));
-        let length = ((x2 - x1).powi(2) + (y2 - y1).powi(2)).sqrt().max(1.0);
-        // Stop the line at the node's edge and bend it slightly so that A→B and B→A differ.
-        let (ux, uy) = ((x2 - x1) / length, (y2 - y1) / length);
-        let (sx, sy, ex, ey) = (
-            x1 + ux * 10.0,
-            y1 + uy * 10.0,
-            x2 - ux * 10.0,
-            y2 - uy * 10.0,
-        );
-        let (mx, my) = ((sx + ex) / 2.0 - uy * 18.0, (sy + ey) / 2.0 + ux * 18.0);
-        let _ = writeln!(
-            out,
-            r##"<path d="M {sx:.1} {sy:.1} Q {mx:.1} {my:.1} {ex:.1} {ey:.1}" fill="none" stroke="#555" stroke-opacity="0.6" marker-end="url(#arrow)"><title>{}</title></path>"##,
-            escape(&title)
-        );
-    }
-    for (i, member) in matrix.endpoints.iter().enumerate() {
-        let (x, y, angle) = position(i);
-        let colour = colours[member.namespace.as_str()];
-        let anchor = if angle.cos() >= 0.0 { "start" } else { "end" };
-        let (lx, ly) = (x + angle.cos() * 16.0, y + angle.sin() * 16.0 + 4.0);
-        let _ = writeln!(
-            out,
-            r#"<circle cx="{x:.1}" cy="{y:.1}" r="9" fill="{colour}"><title>{}</title></circle><text x="{lx:.1}" y="{ly:.1}" text-anchor="{anchor}">{}</text>"#,
-            escape(&member.name),
-            escape(&member.name)
-        );
-    }
-    let mut y = height + 20.0;
-    let _ = writeln!(
-        out,
-        r#"<text x="20" y="{y:.0}" font-weight="bold">Arrows: allowed on at least one of {}</text>"#,
-        escape(&matrix.ports.join(", "))
-    );
-    for (namespace, colour) in &colours {
-        y += 24.0;
-        let _ = writeln!(
-            out,
-            r#"<circle cx="28" cy="{:.0}" r="7" fill="{colour}"/><text x="42" y="{:.0}">{}</text>"#,
-            y - 4.0,
-            y,
-            escape(namespace)
-        );
-    }
+    out.push_str(&body);
     out.push_str("</svg>\n");
     out
 }
