@@ -4,9 +4,11 @@
 
 pub(crate) mod object;
 mod origin;
+mod position;
 
 pub use object::{Object, ObjectKind, Workload, WorkloadKind, policy_from_json};
 pub use origin::Origin;
+pub use position::{FieldRef, Position, locate};
 
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value;

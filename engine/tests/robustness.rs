@@ -1,6 +1,7 @@
 //! The reader and compiler never panic, whatever the bytes: mutated copies of real manifests
 //! (flipped bytes, cut documents, swapped lines) go through reading, compiling and deciding.
 
+use netpol_engine::load::{FieldRef, locate};
 use netpol_engine::{Endpoint, Engine, Flow, Protocol, State, read_str};
 
 fn seeds() -> Vec<String> {
@@ -121,6 +122,22 @@ fn mutated_manifests_never_panic() {
             // Messages must render (no panics in Display) and name the source.
             assert!(error.to_string().starts_with("fuzz.yaml"), "{error}");
         }
+        // Finding fields in the same text (lint's SARIF) must not panic either.
+        let paths: Vec<String> = loaded
+            .objects
+            .iter()
+            .map(|o| o.origin.field_path(Some("spec.ingress[0].from[1]")))
+            .collect();
+        let wanted: Vec<FieldRef> = loaded
+            .objects
+            .iter()
+            .zip(&paths)
+            .map(|(o, path)| FieldRef {
+                document: o.origin.document,
+                path,
+            })
+            .collect();
+        assert_eq!(locate(&text, &wanted).len(), wanted.len());
         let build = Engine::build(&State::from_loaded(&loaded));
         let engine = build.engine;
         let pods = engine.cluster.pods.len() as u32;

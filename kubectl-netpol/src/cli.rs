@@ -92,6 +92,56 @@ pub enum OutputFormat {
     Yaml,
 }
 
+/// `check`'s formats: the common ones, and JUnit XML for CI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    #[default]
+    Table,
+    Wide,
+    Json,
+    Yaml,
+    /// JUnit XML: a test case per flow, a failure per mismatch (CI test reports).
+    Junit,
+}
+
+/// `lint`'s formats: the common ones, and SARIF for code scanning.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    #[default]
+    Table,
+    Wide,
+    Json,
+    Yaml,
+    /// SARIF 2.1.0: findings with the file and line of the field (code scanning).
+    Sarif,
+}
+
+impl CheckFormat {
+    /// The format shared with the other commands; None for JUnit.
+    pub fn common(self) -> Option<OutputFormat> {
+        match self {
+            Self::Table => Some(OutputFormat::Table),
+            Self::Wide => Some(OutputFormat::Wide),
+            Self::Json => Some(OutputFormat::Json),
+            Self::Yaml => Some(OutputFormat::Yaml),
+            Self::Junit => None,
+        }
+    }
+}
+
+impl LintFormat {
+    /// The format shared with the other commands; None for SARIF.
+    pub fn common(self) -> Option<OutputFormat> {
+        match self {
+            Self::Table => Some(OutputFormat::Table),
+            Self::Wide => Some(OutputFormat::Wide),
+            Self::Json => Some(OutputFormat::Json),
+            Self::Yaml => Some(OutputFormat::Yaml),
+            Self::Sarif => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Expectation {
     Allow,
@@ -121,7 +171,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub traffic: Option<PathBuf>,
     #[arg(short = 'o', long, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: CheckFormat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -234,5 +284,5 @@ pub struct LintArgs {
     #[arg(long, value_enum, default_value_t)]
     pub fail_on: FailOn,
     #[arg(short = 'o', long, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: LintFormat,
 }

@@ -54,11 +54,38 @@ pub fn load_state_in(
     namespace: Option<&str>,
     connection: &ConnectionArgs,
 ) -> Result<(State, String)> {
+    load(files, namespace, connection, false).map(|(state, namespace, _)| (state, namespace))
+}
+
+/// [`load_state`] and the texts of the manifest files, for reports that point into them.
+pub fn load_state_with_manifests(
+    files: &[PathBuf],
+    namespace: Option<&str>,
+    connection: &ConnectionArgs,
+) -> Result<(State, Vec<Manifest>)> {
+    load(files, namespace, connection, true).map(|(state, _, manifests)| (state, manifests))
+}
+
+/// A manifest file's text, under the name its objects' origins give it (`Origin::source`).
+pub struct Manifest {
+    pub source: String,
+    pub text: String,
+}
+
+/// The state, the namespace of names given without one, and, when asked, the manifests'
+/// texts (otherwise dropped once read: a large snapshot's text is as large as its objects).
+fn load(
+    files: &[PathBuf],
+    namespace: Option<&str>,
+    connection: &ConnectionArgs,
+    keep_texts: bool,
+) -> Result<(State, String, Vec<Manifest>)> {
     let live = files.is_empty() || connection.cluster.is_some();
     let started = std::time::Instant::now();
     let mut state = State::new();
     let requested = namespace;
     let mut namespace = requested.unwrap_or("default").to_owned();
+    let mut kept = Vec::new();
     if live {
         // Without -n, objects without a namespace land in the context's, as with kubectl.
         let (loaded, context_namespace) = read_cluster(&connection.to_connection(), requested)?;
@@ -67,10 +94,15 @@ pub fn load_state_in(
         namespace = context_namespace;
         timing("read the cluster", started);
     }
-    let namespace = namespace.as_str();
     if !files.is_empty() {
         let started = std::time::Instant::now();
-        let loaded = load_paths(files, namespace)?;
+        let mut loaded = Loaded::default();
+        read_manifests(files, |manifest| {
+            loaded.extend(read_str(&manifest.source, &manifest.text, &namespace));
+            if keep_texts {
+                kept.push(manifest);
+            }
+        })?;
         check_loaded(&loaded)?;
         if live {
             for located in loaded.objects {
@@ -81,7 +113,7 @@ pub fn load_state_in(
         }
         timing("read and parse manifests", started);
     }
-    Ok((state, namespace.to_owned()))
+    Ok((state, namespace, kept))
 }
 
 /// With NETPOL_TIMINGS set, prints how long a phase took to stderr (where the time goes).
@@ -122,23 +154,41 @@ pub fn build_engine(state: &State) -> Result<Engine> {
 /// Reads files, directories (recursively) and `-` (standard input).
 pub fn load_paths(paths: &[PathBuf], namespace: &str) -> Result<Loaded> {
     let mut loaded = Loaded::default();
+    read_manifests(paths, |manifest| {
+        loaded.extend(read_str(&manifest.source, &manifest.text, namespace));
+    })?;
+    Ok(loaded)
+}
+
+/// The texts of files, of the files under directories, and of standard input (`-`), one at a
+/// time: each is handed to `each` before the next is read.
+fn read_manifests(paths: &[PathBuf], mut each: impl FnMut(Manifest)) -> Result<()> {
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("reading standard input")?;
-            loaded.extend(read_str("<stdin>", &text, namespace));
+            each(Manifest {
+                source: STDIN.to_owned(),
+                text,
+            });
             continue;
         }
         for file in manifest_files(path)? {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            loaded.extend(read_str(&file.display().to_string(), &text, namespace));
+            each(Manifest {
+                source: file.display().to_string(),
+                text,
+            });
         }
     }
-    Ok(loaded)
+    Ok(())
 }
+
+/// The source name of objects read from standard input.
+pub const STDIN: &str = "<stdin>";
 
 /// A file as given, or the .yaml/.yml/.json files under a directory, sorted.
 fn manifest_files(path: &Path) -> Result<Vec<PathBuf>> {

@@ -6,6 +6,7 @@ mod commands;
 mod input;
 mod live;
 mod output;
+mod xml;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

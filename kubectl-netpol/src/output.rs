@@ -53,6 +53,11 @@ impl Style {
         }
     }
 
+    /// No colour: for reports written to files.
+    pub fn plain() -> Self {
+        Self { color: false }
+    }
+
     pub fn good(&self, text: &str) -> String {
         self.paint("32", text)
     }

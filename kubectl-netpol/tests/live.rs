@@ -190,6 +190,26 @@ fn reads_the_live_cluster_with_the_cnp_api() {
         !requests.iter().any(|r| r.contains("adminnetworkpolicies")),
         "{requests:?}"
     );
+    // In SARIF, objects of the live cluster are in no file: the object alone locates a finding.
+    let out = run(&["lint", "--kubeconfig", kc, "-o", "sarif"], &dir);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log: Value = serde_json::from_slice(&out.stdout).expect("SARIF is JSON");
+    let results = log["runs"][0]["results"].as_array().expect("results");
+    let deny_all = results
+        .iter()
+        .find(|r| r["ruleId"] == "blocks-all")
+        .expect("the default deny is reported");
+    let location = &deny_all["locations"][0];
+    assert!(location.get("physicalLocation").is_none(), "{location:#}");
+    assert_eq!(
+        location["logicalLocations"][0]["fullyQualifiedName"],
+        "NetworkPolicy bank/deny-all"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

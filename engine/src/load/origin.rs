@@ -26,6 +26,16 @@ impl Origin {
         }
     }
 
+    /// The path of `field` of this object (of the object itself for None) from the root of
+    /// its document, as [`super::locate`] takes it: under `items[i]` for an item of a `List`.
+    pub fn field_path(&self, field: Option<&str>) -> String {
+        match (self.item, field.filter(|f| !f.is_empty())) {
+            (None, field) => field.unwrap_or_default().to_owned(),
+            (Some(item), None) => format!("items[{item}]"),
+            (Some(item), Some(field)) => format!("items[{item}].{field}"),
+        }
+    }
+
     pub(super) fn item(&self, index: usize) -> Self {
         Self {
             item: Some(index),

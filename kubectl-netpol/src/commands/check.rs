@@ -1,38 +1,20 @@
 //! `kubectl netpol check`: decide flows, explain each, compare with expectations.
 
+mod junit;
+mod traffic;
+
 use crate::output::{out, outln};
-use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use netpol_engine::eval::ResolveError;
 use netpol_engine::eval::Walkthrough;
-use netpol_engine::{EndpointSpec, FlowSpec, PortSpec, Protocol};
-use serde::{Deserialize, Serialize};
+use netpol_engine::{EndpointSpec, Engine, FlowSpec, PortSpec, Protocol};
+use serde::Serialize;
 
 use crate::cli::{CheckArgs, Expectation, OutputFormat, ProtocolArg};
 use crate::input::load_engine;
 use crate::output::{Style, structured};
-
-/// One entry of a traffic file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TrafficEntry {
-    from: String,
-    to: String,
-    #[serde(default)]
-    port: Option<PortText>,
-    #[serde(default)]
-    protocol: Option<String>,
-    #[serde(default)]
-    expect: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum PortText {
-    Number(u16),
-    Name(String),
-}
 
 /// A flow as requested, before resolution: the endpoints as the user wrote them (for the
 /// report), the engine's flow spec, and the expectation.
@@ -41,6 +23,37 @@ struct Request {
     to: String,
     spec: FlowSpec,
     expect: Option<Expectation>,
+}
+
+/// A flow to check as the user gave it: its name, its line in the traffic file, and the
+/// request, or why the entry is not one.
+struct Entry {
+    name: String,
+    /// Where the entry is, for messages: `traffic.yaml entry 3`.
+    place: String,
+    line: Option<usize>,
+    request: Result<Request>,
+}
+
+/// What became of an entry.
+struct Checked {
+    name: String,
+    line: Option<usize>,
+    time: Duration,
+    outcome: Result<Decided, Unchecked>,
+}
+
+/// A decided flow: the report's row and the walkthrough as people read it.
+struct Decided {
+    result: FlowResult,
+    walkthrough: String,
+}
+
+/// A flow that could not be decided: the entry is not a flow, or it names what the input
+/// lacks.
+enum Unchecked {
+    Invalid(anyhow::Error),
+    Unresolved(anyhow::Error),
 }
 
 #[derive(Serialize)]
@@ -74,73 +87,103 @@ struct Report {
 pub fn run(args: &CheckArgs) -> Result<u8> {
     let input = load_engine(&args.source)?;
     // Names without a namespace are in -n's, else the context's: known once the input is read.
-    let requests = requests(args, &input.namespace)?;
-    let engine = &input.engine;
-    let started = std::time::Instant::now();
-    let mut flows = Vec::with_capacity(requests.len());
-    for (i, request) in requests.iter().enumerate() {
-        let flow = engine
-            .resolve_flow(&request.spec)
-            .with_context(|| match &args.traffic {
-                Some(file) => format!("{} entry {}", file.display(), i + 1),
-                None => "the flow".to_owned(),
-            })?;
-        let verdict = engine.verdict(&flow);
-        let expect = request.expect.map(|e| match e {
-            Expectation::Allow => "allow",
-            Expectation::Deny => "deny",
-        });
-        let ok = request
-            .expect
-            .is_none_or(|e| (e == Expectation::Allow) == verdict.allowed);
-        flows.push((
-            verdict.to_string(),
-            FlowResult {
-                from: request.from.clone(),
-                to: request.to.clone(),
-                protocol: verdict.protocol,
-                port: verdict.port,
-                verdict: if verdict.allowed { "allow" } else { "deny" },
-                expect,
-                ok,
-                egress: verdict.egress,
-                ingress: verdict.ingress,
-            },
-        ));
-    }
+    let entries = entries(args, &input.namespace)?;
+    let started = Instant::now();
+    let checked: Vec<Checked> = entries
+        .into_iter()
+        .map(|entry| check(&input.engine, entry))
+        .collect();
     crate::input::timing("resolve and decide flows", started);
-    let started = std::time::Instant::now();
-    let allowed = flows.iter().filter(|(_, f)| f.verdict == "allow").count();
-    let mismatches = flows.iter().filter(|(_, f)| !f.ok).count();
+    let started = Instant::now();
+    let exit = match args.output.common() {
+        Some(format) => {
+            // The first flow that cannot be decided stops the command, as bad input does.
+            let decided = checked
+                .into_iter()
+                .map(|c| match c.outcome {
+                    Ok(decided) => Ok(decided),
+                    Err(Unchecked::Invalid(err) | Unchecked::Unresolved(err)) => Err(err),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            print_decided(format, decided)?
+        }
+        None => print_junit(args, checked),
+    };
+    crate::input::timing("print", started);
+    Ok(exit)
+}
+
+/// Resolves and decides one entry.
+fn check(engine: &Engine, entry: Entry) -> Checked {
+    let started = Instant::now();
+    let outcome = match entry.request {
+        Err(err) => Err(Unchecked::Invalid(err)),
+        Ok(request) => decide(engine, &request)
+            .context(entry.place)
+            .map_err(Unchecked::Unresolved),
+    };
+    Checked {
+        name: entry.name,
+        line: entry.line,
+        time: started.elapsed(),
+        outcome,
+    }
+}
+
+fn decide(engine: &Engine, request: &Request) -> Result<Decided> {
+    let flow = engine.resolve_flow(&request.spec)?;
+    let verdict = engine.verdict(&flow);
+    let expect = request.expect.map(|e| match e {
+        Expectation::Allow => "allow",
+        Expectation::Deny => "deny",
+    });
+    let ok = request
+        .expect
+        .is_none_or(|e| (e == Expectation::Allow) == verdict.allowed);
+    Ok(Decided {
+        walkthrough: verdict.to_string(),
+        result: FlowResult {
+            from: request.from.clone(),
+            to: request.to.clone(),
+            protocol: verdict.protocol,
+            port: verdict.port,
+            verdict: if verdict.allowed { "allow" } else { "deny" },
+            expect,
+            ok,
+            egress: verdict.egress,
+            ingress: verdict.ingress,
+        },
+    })
+}
+
+/// The human, JSON and YAML reports; the exit status is 1 on a mismatch.
+fn print_decided(format: OutputFormat, decided: Vec<Decided>) -> Result<u8> {
+    let allowed = decided
+        .iter()
+        .filter(|d| d.result.verdict == "allow")
+        .count();
+    let mismatches = decided.iter().filter(|d| !d.result.ok).count();
     let summary = Summary {
-        total: flows.len(),
+        total: decided.len(),
         allowed,
-        denied: flows.len() - allowed,
+        denied: decided.len() - allowed,
         mismatches,
     };
     let exit = u8::from(mismatches > 0);
-    if matches!(args.output, OutputFormat::Json | OutputFormat::Yaml) {
-        let report = Report {
-            flows: flows.into_iter().map(|(_, f)| f).collect(),
-            summary,
-        };
-        structured(args.output, &report)?;
-        crate::input::timing("print", started);
+    let (walkthroughs, flows): (Vec<String>, Vec<FlowResult>) = decided
+        .into_iter()
+        .map(|d| (d.walkthrough, d.result))
+        .unzip();
+    let report = Report { flows, summary };
+    if structured(format, &report)? {
         return Ok(exit);
     }
     let style = Style::detect();
-    for (text, flow) in &flows {
-        out!("{text}");
-        if let Some(expect) = flow.expect {
-            let status = if flow.ok {
-                style.good("as expected")
-            } else {
-                style.bad("MISMATCH")
-            };
-            outln!("  expected {expect}: {status}");
-        }
+    for (walkthrough, flow) in walkthroughs.iter().zip(&report.flows) {
+        out!("{}", flow_text(walkthrough, flow, style));
         outln!();
     }
+    let summary = &report.summary;
     outln!(
         "{} flow(s): {} allowed, {} denied, {} mismatch(es)",
         summary.total,
@@ -148,13 +191,87 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
         summary.denied,
         summary.mismatches
     );
-    crate::input::timing("print", started);
     Ok(exit)
 }
 
-fn requests(args: &CheckArgs, namespace: &str) -> Result<Vec<Request>> {
+/// A flow as people read it: the walkthrough, then how it compares with the expectation.
+fn flow_text(walkthrough: &str, flow: &FlowResult, style: Style) -> String {
+    let mut text = walkthrough.to_owned();
+    if let Some(expect) = flow.expect {
+        let status = if flow.ok {
+            style.good("as expected")
+        } else {
+            style.bad("MISMATCH")
+        };
+        text.push_str(&format!("  expected {expect}: {status}\n"));
+    }
+    text
+}
+
+/// The JUnit report. As with the other formats, the exit status is 1 on a mismatch and 2 when
+/// a flow could not be decided; the report still lists every flow.
+fn print_junit(args: &CheckArgs, checked: Vec<Checked>) -> u8 {
+    let file = args.traffic.as_ref().map(|f| f.display().to_string());
+    let classname = file
+        .clone()
+        .unwrap_or_else(|| "kubectl netpol check".to_owned());
+    let mut exit = 0;
+    let cases = checked
+        .into_iter()
+        .map(|c| {
+            let outcome = match c.outcome {
+                Ok(Decided { result, .. }) if result.ok => junit::Outcome::Passed,
+                Ok(Decided {
+                    result,
+                    walkthrough,
+                }) => {
+                    exit = exit.max(1);
+                    junit::Outcome::Failed {
+                        message: format!(
+                            "expected {}, got {}",
+                            result.expect.unwrap_or_default(),
+                            result.verdict
+                        ),
+                        text: flow_text(&walkthrough, &result, Style::plain()),
+                    }
+                }
+                Err(unchecked) => {
+                    exit = crate::EXIT_BAD_INPUT;
+                    let (kind, err) = match unchecked {
+                        Unchecked::Invalid(err) => ("invalid-flow", err),
+                        Unchecked::Unresolved(err) => ("unresolved", err),
+                    };
+                    junit::Outcome::Error {
+                        kind,
+                        message: format!("{err:#}"),
+                        text: format!("{err:#}\n"),
+                    }
+                }
+            };
+            junit::Case {
+                name: c.name,
+                classname: classname.clone(),
+                file: file.clone(),
+                line: c.line,
+                time: c.time,
+                outcome,
+            }
+        })
+        .collect();
+    out!(
+        "{}",
+        junit::render(&junit::Suite {
+            name: classname,
+            cases,
+        })
+    );
+    exit
+}
+
+/// The flows to check: the traffic file's entries, or the one flow of the flags.
+fn entries(args: &CheckArgs, namespace: &str) -> Result<Vec<Entry>> {
     if let Some(file) = &args.traffic {
-        return traffic_file(file, namespace);
+        return traffic::read(file, namespace);
     }
     let (Some(from), Some(to)) = (&args.from, &args.to) else {
         bail!("give a flow with --from, --to and --port, or a file of flows with --traffic");
@@ -174,11 +291,17 @@ fn requests(args: &CheckArgs, namespace: &str) -> Result<Vec<Request>> {
         }
         other => other.into(),
     })?;
-    Ok(vec![Request {
-        from: from.clone(),
-        to: to.clone(),
-        spec,
-        expect: args.expect,
+    let protocol = protocol.map(|p| p.to_string());
+    Ok(vec![Entry {
+        name: flow_name(from, to, args.port.as_deref(), protocol.as_deref()),
+        place: "the flow".to_owned(),
+        line: None,
+        request: Ok(Request {
+            from: from.clone(),
+            to: to.clone(),
+            spec,
+            expect: args.expect,
+        }),
     }])
 }
 
@@ -195,47 +318,18 @@ fn flow_spec(
     FlowSpec::new(endpoint(from)?, endpoint(to)?, protocol, port)
 }
 
-fn traffic_file(path: &Path, namespace: &str) -> Result<Vec<Request>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let entries: Vec<TrafficEntry> = serde_yaml_ng::from_str(&text).with_context(|| {
-        format!(
-            "{}: want a list of {{from, to, port, protocol, expect}}",
-            path.display()
-        )
-    })?;
-    entries
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let at = || format!("{} entry {}", path.display(), i + 1);
-            let protocol = match &e.protocol {
-                None => None,
-                Some(p) => Some(Protocol::parse_flow(p).with_context(|| {
-                    format!("{}: protocol {p:?}: want tcp, udp, sctp or icmp", at())
-                })?),
-            };
-            let expect = match e.expect.as_deref().map(str::to_ascii_lowercase).as_deref() {
-                None => None,
-                Some("allow") => Some(Expectation::Allow),
-                Some("deny") => Some(Expectation::Deny),
-                Some(other) => bail!("{}: expect {other:?}: want allow or deny", at()),
-            };
-            let port = e.port.map(|p| match p {
-                PortText::Number(n) => n.to_string(),
-                PortText::Name(name) => name,
-            });
-            let port = port
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .with_context(at)?;
-            Ok(Request {
-                spec: flow_spec(&e.from, &e.to, namespace, protocol, port).with_context(at)?,
-                from: e.from,
-                to: e.to,
-                expect,
-            })
-        })
-        .collect()
+/// A flow's name as written, for test reports: `from → to port/PROTOCOL`. A port number
+/// without a protocol is TCP; the protocol of a port name is the destination's, known only
+/// once resolved, so it is left out.
+fn flow_name(from: &str, to: &str, port: Option<&str>, protocol: Option<&str>) -> String {
+    let protocol = protocol.map(str::to_ascii_uppercase);
+    let number = port.is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    let on = match (port, protocol) {
+        (Some(port), Some(protocol)) => format!(" {port}/{protocol}"),
+        (Some(port), None) if number => format!(" {port}/TCP"),
+        (Some(port), None) => format!(" {port}"),
+        (None, Some(protocol)) => format!(" {protocol}"),
+        (None, None) => String::new(),
+    };
+    format!("{from} → {to}{on}")
 }

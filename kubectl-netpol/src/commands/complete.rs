@@ -35,8 +35,29 @@ pub fn candidates(words: &[String]) -> String {
         Some(sub) => {
             // After -f or --filename (or --traffic, --base, --kubeconfig), complete paths.
             let previous = before.last().map(String::as_str).unwrap_or_default();
+            let values = sub
+                .get_arguments()
+                .find(|a| {
+                    a.get_long().is_some_and(|l| previous == format!("--{l}"))
+                        || a.get_short().is_some_and(|s| previous == format!("-{s}"))
+                })
+                .map(|a| a.get_possible_values())
+                .filter(|values| !values.is_empty());
             if ["-f", "--filename", "--traffic", "--base", "--kubeconfig"].contains(&previous) {
                 DEFAULT
+            } else if let Some(values) = values {
+                // A flag with a fixed set of values (-o, --protocol, --fail-on): this
+                // subcommand's own, so `check -o` offers junit and `lint -o` sarif.
+                for value in values.iter().filter(|v| !v.is_hide_set()) {
+                    if value.get_name().starts_with(current) {
+                        out.push_str(&format!(
+                            "{}\t{}\n",
+                            value.get_name(),
+                            value.get_help().map(|h| h.to_string()).unwrap_or_default()
+                        ));
+                    }
+                }
+                NO_FILE_COMPLETION
             } else {
                 for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
                     if let Some(long) = arg.get_long() {
@@ -74,5 +95,17 @@ mod tests {
         assert!(flags.starts_with("--from\t"), "{flags}");
         assert_eq!(candidates(&words("check -f ")), ":0\n");
         assert!(!candidates(&words("")).contains("__complete"));
+        // Each subcommand offers its own output formats.
+        let check = candidates(&words("check -o "));
+        assert!(
+            check.contains("junit\t") && !check.contains("sarif"),
+            "{check}"
+        );
+        let lint = candidates(&words("lint --output s"));
+        assert!(
+            lint.starts_with("sarif\t") && lint.ends_with(":4\n"),
+            "{lint}"
+        );
+        assert!(candidates(&words("check --protocol ")).contains("icmp\t"));
     }
 }

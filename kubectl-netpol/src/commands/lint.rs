@@ -1,21 +1,36 @@
 //! `kubectl netpol lint`: every invalid field (under its validity rule's id) and the engine's
 //! lint findings, as one list.
 
+mod places;
+mod sarif;
+mod uri;
+
 use crate::output::{out, outln};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use netpol_engine::Engine;
 use netpol_engine::lint::{Severity, report};
 
 use crate::cli::{FailOn, LintArgs, OutputFormat};
-use crate::input::load_state;
+use crate::input::{load_state, load_state_with_manifests};
 use crate::output::{Style, fit, structured, table};
 
 pub fn run(args: &LintArgs) -> Result<u8> {
-    let state = load_state(
-        &args.source.files,
-        args.source.namespace.as_deref(),
-        &args.source.connection,
-    )?;
+    let source = &args.source;
+    // Only SARIF points into the files: the other formats need not keep their texts.
+    let (state, manifests) = if args.output.common().is_none() {
+        load_state_with_manifests(
+            &source.files,
+            source.namespace.as_deref(),
+            &source.connection,
+        )?
+    } else {
+        let state = load_state(
+            &source.files,
+            source.namespace.as_deref(),
+            &source.connection,
+        )?;
+        (state, Vec::new())
+    };
     // Invalid fields are findings too, under their validity rule's id: lint reports them
     // instead of stopping.
     let findings = report(&state, &Engine::build(&state));
@@ -27,7 +42,14 @@ pub fn run(args: &LintArgs) -> Result<u8> {
     };
     let failing = threshold.is_some_and(|t| findings.iter().any(|f| f.severity <= t));
     let exit = u8::from(failing);
-    if structured(args.output, &findings)? {
+    let Some(format) = args.output.common() else {
+        let cwd = std::env::current_dir().context("finding the current directory")?;
+        let places = places::places(&findings, &state, &manifests);
+        let log = sarif::log(&findings, &places, &cwd);
+        outln!("{}", serde_json::to_string_pretty(&log)?);
+        return Ok(exit);
+    };
+    if structured(format, &findings)? {
         return Ok(exit);
     }
     if findings.is_empty() {
@@ -35,7 +57,7 @@ pub fn run(args: &LintArgs) -> Result<u8> {
         return Ok(exit);
     }
     let style = Style::detect();
-    let wide = args.output == OutputFormat::Wide;
+    let wide = format == OutputFormat::Wide;
     let rows: Vec<Vec<String>> = findings
         .iter()
         .map(|f| {
