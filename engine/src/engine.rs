@@ -10,7 +10,8 @@ use crate::cluster::{Cluster, NamespaceId, PodId};
 use crate::compile::{self, CompileError};
 use crate::load::Object;
 use crate::model::{
-    AdminPeer, AdminPolicy, AdminTier, ContainerPort, NetPeer, NetworkPolicy, PolicyRef, Subject,
+    AdminPeer, AdminPolicy, AdminTier, ContainerPort, Enforcement, NetPeer, NetworkPolicy,
+    PolicyRef, Subject,
 };
 use crate::selector::Labels;
 use crate::state::State;
@@ -49,6 +50,9 @@ pub struct Engine {
     identities: Arc<Vec<Identity>>,
     pod_identity: Arc<Vec<IdentityId>>,
     applied: Vec<Applied>,
+    /// Audited policies (`netpol.io/enforcement: audit`) select pods too: the state as it
+    /// would be enforced with them.
+    audited_enforced: bool,
 }
 
 /// The engine and the policies that did not compile.
@@ -126,6 +130,7 @@ impl Engine {
             identities: Arc::default(),
             pod_identity: Arc::default(),
             applied: Vec::new(),
+            audited_enforced: false,
         };
         for policy in policies {
             engine.store(policy);
@@ -263,7 +268,9 @@ impl Engine {
             self.rematch(Slot::Admin(slot));
         }
         for (slot, policy) in self.netpols.iter().enumerate() {
-            let Some(policy) = policy else { continue };
+            let Some(policy) = policy.as_ref().filter(|p| self.takes_part(p.enforcement)) else {
+                continue;
+            };
             let Some(ns) = self.cluster.namespace(&policy.namespace) else {
                 continue;
             };
@@ -285,7 +292,9 @@ impl Engine {
         let identities = self.identities.clone();
         match slot {
             Slot::Admin(slot) => {
-                let policy = self.admin[slot as usize].clone();
+                let policy = self.admin[slot as usize]
+                    .clone()
+                    .filter(|p| self.takes_part(p.enforcement));
                 let key = policy.as_deref().map(order_key);
                 for (id, identity) in identities.iter().enumerate() {
                     let selects = policy
@@ -303,7 +312,9 @@ impl Engine {
                 }
             }
             Slot::Network(slot) => {
-                let policy = self.netpols[slot as usize].clone();
+                let policy = self.netpols[slot as usize]
+                    .clone()
+                    .filter(|p| self.takes_part(p.enforcement));
                 for (id, identity) in identities.iter().enumerate() {
                     let selects = policy.as_ref().is_some_and(|p| {
                         !identity.host_network
@@ -321,6 +332,46 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Whether a policy of this enforcement selects pods in this engine.
+    fn takes_part(&self, enforcement: Enforcement) -> bool {
+        enforcement == Enforcement::Enforce || self.audited_enforced
+    }
+
+    /// The audited policies (`netpol.io/enforcement: audit`): stored, listed, but taking no
+    /// part in verdicts here.
+    pub fn audited(&self) -> Vec<PolicyRef> {
+        let admin = self
+            .admin
+            .iter()
+            .flatten()
+            .filter(|p| p.enforcement == Enforcement::Audit)
+            .map(|p| p.id.clone());
+        let netpols = self
+            .netpols
+            .iter()
+            .flatten()
+            .filter(|p| p.enforcement == Enforcement::Audit)
+            .map(|p| p.id.clone());
+        admin.chain(netpols).collect()
+    }
+
+    /// Whether audited policies take part in this engine's verdicts.
+    pub fn audited_enforced(&self) -> bool {
+        self.audited_enforced
+    }
+
+    /// This state with its audited policies enforced: what the dataplane would do once their
+    /// annotation is removed. None when no policy is audited.
+    pub fn with_audited_enforced(&self) -> Option<Engine> {
+        if self.audited_enforced || self.audited().is_empty() {
+            return None;
+        }
+        let mut next = self.clone();
+        next.audited_enforced = true;
+        next.rebuild_identities();
+        Some(next)
     }
 
     /// Host-network pods are never subjects of any policy.

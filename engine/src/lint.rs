@@ -5,6 +5,7 @@
 //! no policy can tell apart) and on indexes built once, never on per-pod loops inside
 //! per-policy loops, so a large cluster lints in seconds.
 
+mod audit;
 mod blocks;
 mod cidrs;
 mod cover;
@@ -88,12 +89,22 @@ pub const CHECKS: &[Check] = &[
     blocks::BLOCKS_ALL,
     objects::DUPLICATE_OBJECT,
     objects::MIXED_ADMIN_APIS,
+    audit::AUDITED_LONG,
+    audit::AUDIT_CHANGES_NOTHING,
+    audit::UNKNOWN_ENFORCEMENT,
 ];
+
+pub use audit::AUDIT_MAX_AGE;
 
 /// Lints the objects of `state` and the compiled policies of `engine` (built from the same
 /// state): only valid policies, so nothing here repeats a compile error. Findings are sorted by
 /// severity (errors first), object, check, field and message.
 pub fn lint(state: &State, engine: &Engine) -> Vec<Finding> {
+    lint_at(state, engine, std::time::SystemTime::now())
+}
+
+/// [`lint`] as of `now` (how long policies have been audited depends on it).
+pub fn lint_at(state: &State, engine: &Engine, now: std::time::SystemTime) -> Vec<Finding> {
     let index = index::Index::new(engine);
     let mut out = Findings::default();
     objects::check(state, &mut out);
@@ -105,6 +116,7 @@ pub fn lint(state: &State, engine: &Engine) -> Vec<Finding> {
     priority::check(&index, &mut out);
     blocks::check(engine, &mut out);
     dns::check(engine, &mut out);
+    audit::check(state, engine, now, &mut out);
     sorted(out.0)
 }
 

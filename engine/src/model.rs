@@ -11,7 +11,7 @@ pub use display::ports_text;
 pub use endpoint::{ContainerPort, Namespace, Node, Pod, WorkloadRef};
 pub use ipblock::IpBlock;
 pub use policy::{
-    Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, Direction, NetPeer, NetRule,
-    NetworkPolicy, PolicyKind, PolicyRef, Subject,
+    Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, Direction, ENFORCEMENT_ANNOTATION,
+    Enforcement, NetPeer, NetRule, NetworkPolicy, PolicyKind, PolicyRef, Subject,
 };
 pub use ports::{PortMatch, Protocol};

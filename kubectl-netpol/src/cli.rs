@@ -57,6 +57,11 @@ pub struct SourceArgs {
     /// All namespaces (netpol always reads every namespace: policies cross them).
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
+    /// Decide with audited policies (annotation netpol.io/enforcement: audit) enforced, as
+    /// they will be once the annotation is removed. Without it they take no part, as in the
+    /// dataplane, and flows they would change are marked.
+    #[arg(long)]
+    pub audit_as_enforced: bool,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }

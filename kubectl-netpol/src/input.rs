@@ -14,6 +14,9 @@ use crate::live::{Connection, read_cluster};
 pub struct Input {
     pub engine: Engine,
     pub namespace: String,
+    /// The state with its audited policies enforced, when some are audited and the engine
+    /// leaves them out: what marks the flows they would change.
+    pub audit: Option<Engine>,
 }
 
 impl Input {
@@ -33,9 +36,19 @@ pub fn load_engine(source: &SourceArgs) -> Result<Input> {
         &source.connection,
     )?;
     let started = std::time::Instant::now();
-    let engine = build_engine(&state)?;
+    let mut engine = build_engine(&state)?;
+    let mut audit = engine.with_audited_enforced();
+    if source.audit_as_enforced
+        && let Some(enforced) = audit.take()
+    {
+        engine = enforced;
+    }
     timing("build the engine", started);
-    Ok(Input { engine, namespace })
+    Ok(Input {
+        engine,
+        namespace,
+        audit,
+    })
 }
 
 /// Files alone; the live cluster alone (no files); or the files applied over the cluster

@@ -588,3 +588,48 @@ fn matrix_shows_new_pods_exposure_and_pairs() {
         assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
     }
 }
+
+/// An audited policy takes no part in verdicts; `check` marks the flows it would change, and
+/// `--audit-as-enforced` decides with it.
+#[test]
+fn audited_policies_are_marked_and_can_be_treated_as_enforced() {
+    let flow = [
+        "check",
+        "-f",
+        "examples/bookshop",
+        "-f",
+        "kubectl-netpol/tests/testdata/audit",
+        "--from",
+        "shop/deployment/web",
+        "--to",
+        "shop/deployment/api",
+        "--port",
+        "9090",
+        "-o",
+        "json",
+    ];
+    let out = netpol(&flow);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let checked = &report["flows"][0];
+    assert_eq!(checked["verdict"], "allow", "{report}");
+    assert_eq!(checked["audit"]["verdict"], "would-deny", "{report}");
+    assert_eq!(
+        checked["audit"]["decided_by"][0],
+        "ClusterNetworkPolicy deny-web-to-api rule 0"
+    );
+    // A flow the audited policy does not change carries no mark.
+    let mut other = flow;
+    other[8] = "payments/deployment/gateway";
+    other[10] = "https";
+    let out = netpol(&other);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(report["flows"][0].get("audit").is_none(), "{report}");
+
+    let mut enforced = flow.to_vec();
+    enforced.push("--audit-as-enforced");
+    let out = netpol(&enforced);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["flows"][0]["verdict"], "deny", "{report}");
+    assert!(report["flows"][0].get("audit").is_none(), "{report}");
+}

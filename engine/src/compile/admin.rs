@@ -23,7 +23,8 @@ use crate::compile::rules::{
 };
 use crate::compile::{CompileError, Problems};
 use crate::model::{
-    Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, PolicyKind, PolicyRef, PortMatch, Subject,
+    Action, AdminPeer, AdminPolicy, AdminRule, AdminTier, Enforcement, PolicyKind, PolicyRef,
+    PortMatch, Subject,
 };
 
 /// One peer of any of the three APIs, before conversion.
@@ -88,14 +89,15 @@ pub fn compile_anp(raw: &AdminNetworkPolicy) -> Result<AdminPolicy, Vec<CompileE
         max: 100,
         accepting: "Allow",
     };
-    finish(
+    let compiled = finish(
         problems,
         id,
         AdminTier::Admin,
         Some(priority),
         subject,
         rules,
-    )
+    );
+    annotated(compiled, &raw.metadata)
 }
 
 pub fn compile_banp(raw: &BaselineAdminNetworkPolicy) -> Result<AdminPolicy, Vec<CompileError>> {
@@ -149,7 +151,8 @@ pub fn compile_banp(raw: &BaselineAdminNetworkPolicy) -> Result<AdminPolicy, Vec
         max: 100,
         accepting: "Allow",
     };
-    finish(problems, id, AdminTier::Baseline, None, subject, rules)
+    let compiled = finish(problems, id, AdminTier::Baseline, None, subject, rules);
+    annotated(compiled, &raw.metadata)
 }
 
 pub fn compile_cnp(raw: &ClusterNetworkPolicy) -> Result<AdminPolicy, Vec<CompileError>> {
@@ -200,7 +203,8 @@ pub fn compile_cnp(raw: &ClusterNetworkPolicy) -> Result<AdminPolicy, Vec<Compil
         max: 25,
         accepting: "Accept",
     };
-    finish(problems, id, tier, Some(priority), subject, rules)
+    let compiled = finish(problems, id, tier, Some(priority), subject, rules);
+    annotated(compiled, &raw.metadata)
 }
 
 /// Converts one list of rules, giving each its field path (`spec.ingress[2]`) for messages.
@@ -371,6 +375,18 @@ fn finish(
         subject,
         ingress,
         egress,
+        enforcement: Enforcement::Enforce,
+    })
+}
+
+/// The policy with the enforcement its object's annotations ask for.
+fn annotated(
+    result: Result<AdminPolicy, Vec<CompileError>>,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Result<AdminPolicy, Vec<CompileError>> {
+    result.map(|policy| AdminPolicy {
+        enforcement: Enforcement::of(meta.annotations.as_ref()),
+        ..policy
     })
 }
 

@@ -9,7 +9,8 @@ use super::rules::{
 };
 use super::{CompileError, Problems, parse_cidr, port_number, syntax};
 use crate::model::{
-    IpBlock, NetPeer, NetRule, NetworkPolicy, PolicyKind, PolicyRef, PortMatch, Protocol,
+    Enforcement, IpBlock, NetPeer, NetRule, NetworkPolicy, PolicyKind, PolicyRef, PortMatch,
+    Protocol,
 };
 use crate::selector::Selector;
 
@@ -97,6 +98,7 @@ pub fn compile_network_policy(
         ingress: affects_ingress.then_some(ingress_rules),
         egress: affects_egress.then_some(egress_rules),
         policy_types_defaulted,
+        enforcement: Enforcement::of(raw.metadata.annotations.as_ref()),
     };
     problems.finish(policy)
 }

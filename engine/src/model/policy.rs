@@ -43,6 +43,38 @@ impl std::fmt::Display for PolicyRef {
     }
 }
 
+/// The annotation that puts a policy of any kind in audit mode.
+pub const ENFORCEMENT_ANNOTATION: &str = "netpol.io/enforcement";
+
+/// Whether a policy takes part in verdicts. An audited policy (`netpol.io/enforcement: audit`)
+/// does not: the state is enforced without it, and evaluated with it too, so that what it would
+/// change is reported before anyone depends on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforcement {
+    #[default]
+    Enforce,
+    Audit,
+}
+
+impl Enforcement {
+    /// The enforcement an object's annotations ask for: `audit`, else enforced. A value that is
+    /// neither `audit` nor `enforce` is enforced (the safe reading); lint reports it.
+    pub fn of(annotations: Option<&std::collections::BTreeMap<String, String>>) -> Self {
+        match annotations.and_then(|a| a.get(ENFORCEMENT_ANNOTATION)) {
+            Some(value) if value.trim().eq_ignore_ascii_case("audit") => Self::Audit,
+            _ => Self::Enforce,
+        }
+    }
+
+    /// Whether a value of the annotation is one netpol reads.
+    pub fn is_known(value: &str) -> bool {
+        ["audit", "enforce"]
+            .iter()
+            .any(|v| value.trim().eq_ignore_ascii_case(v))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -95,6 +127,7 @@ pub struct AdminPolicy {
     pub subject: Subject,
     pub ingress: Vec<AdminRule>,
     pub egress: Vec<AdminRule>,
+    pub enforcement: Enforcement,
 }
 
 impl AdminPolicy {
@@ -145,6 +178,7 @@ pub struct NetworkPolicy {
     pub egress: Option<Vec<NetRule>>,
     /// True when policyTypes was omitted and derived from the rules present.
     pub policy_types_defaulted: bool,
+    pub enforcement: Enforcement,
 }
 
 impl NetworkPolicy {

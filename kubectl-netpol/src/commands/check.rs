@@ -68,6 +68,18 @@ struct FlowResult {
     ok: bool,
     egress: Walkthrough,
     ingress: Walkthrough,
+    /// The verdict with the audited policies enforced, when it differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit: Option<AuditNote>,
+}
+
+/// What an audited policy would change about a flow.
+#[derive(Serialize)]
+struct AuditNote {
+    /// `would-deny` or `would-allow`.
+    verdict: &'static str,
+    /// The audited policies that decided it, with their rules.
+    decided_by: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -91,7 +103,7 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
     let started = Instant::now();
     let checked: Vec<Checked> = entries
         .into_iter()
-        .map(|entry| check(&input.engine, entry))
+        .map(|entry| check(&input.engine, input.audit.as_ref(), entry))
         .collect();
     crate::input::timing("resolve and decide flows", started);
     let started = Instant::now();
@@ -114,11 +126,11 @@ pub fn run(args: &CheckArgs) -> Result<u8> {
 }
 
 /// Resolves and decides one entry.
-fn check(engine: &Engine, entry: Entry) -> Checked {
+fn check(engine: &Engine, audit: Option<&Engine>, entry: Entry) -> Checked {
     let started = Instant::now();
     let outcome = match entry.request {
         Err(err) => Err(Unchecked::Invalid(err)),
-        Ok(request) => decide(engine, &request)
+        Ok(request) => decide(engine, audit, &request)
             .context(entry.place)
             .map_err(Unchecked::Unresolved),
     };
@@ -130,9 +142,10 @@ fn check(engine: &Engine, entry: Entry) -> Checked {
     }
 }
 
-fn decide(engine: &Engine, request: &Request) -> Result<Decided> {
+fn decide(engine: &Engine, audit: Option<&Engine>, request: &Request) -> Result<Decided> {
     let flow = engine.resolve_flow(&request.spec)?;
     let verdict = engine.verdict(&flow);
+    let audit = audit.and_then(|enforced| audit_note(engine, enforced, &flow, verdict.allowed));
     let expect = request.expect.map(|e| match e {
         Expectation::Allow => "allow",
         Expectation::Deny => "deny",
@@ -140,8 +153,20 @@ fn decide(engine: &Engine, request: &Request) -> Result<Decided> {
     let ok = request
         .expect
         .is_none_or(|e| (e == Expectation::Allow) == verdict.allowed);
+    let mut walkthrough = verdict.to_string();
+    if let Some(note) = &audit {
+        walkthrough.push_str(&format!(
+            "  audit: with the audited policies enforced this flow {} ({})\n",
+            if note.verdict == "would-deny" {
+                "would be DENIED"
+            } else {
+                "would be ALLOWED"
+            },
+            note.decided_by.join("; ")
+        ));
+    }
     Ok(Decided {
-        walkthrough: verdict.to_string(),
+        walkthrough,
         result: FlowResult {
             from: request.from.clone(),
             to: request.to.clone(),
@@ -152,7 +177,44 @@ fn decide(engine: &Engine, request: &Request) -> Result<Decided> {
             ok,
             egress: verdict.egress,
             ingress: verdict.ingress,
+            audit,
         },
+    })
+}
+
+/// The verdict with the audited policies enforced, when it differs from `allowed`: which
+/// audited policies and rules decide it.
+fn audit_note(
+    engine: &Engine,
+    enforced: &Engine,
+    flow: &netpol_engine::Flow,
+    allowed: bool,
+) -> Option<AuditNote> {
+    let verdict = enforced.verdict(flow);
+    if verdict.allowed == allowed {
+        return None;
+    }
+    let audited = engine.audited();
+    let mut decided_by: Vec<String> = [&verdict.egress, &verdict.ingress]
+        .iter()
+        .flat_map(|w| &w.steps)
+        .filter(|step| step.policy.as_ref().is_some_and(|p| audited.contains(p)))
+        .filter_map(|step| {
+            let policy = step.policy.as_ref()?;
+            Some(match &step.rule {
+                Some(rule) => format!("{policy} rule {}", rule.index),
+                None => policy.to_string(),
+            })
+        })
+        .collect();
+    decided_by.dedup();
+    Some(AuditNote {
+        verdict: if verdict.allowed {
+            "would-allow"
+        } else {
+            "would-deny"
+        },
+        decided_by,
     })
 }
 

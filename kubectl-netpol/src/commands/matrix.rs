@@ -123,9 +123,9 @@ pub fn run(args: &MatrixArgs) -> Result<u8> {
                 out!("{}", table::grouped(s));
             }
         }
-        MatrixFormat::Dot => out!("{}", graph::dot(&shown)),
-        MatrixFormat::Mermaid => out!("{}", graph::mermaid(&shown)),
-        MatrixFormat::Svg => out!("{}", svg::render(&shown)),
+        MatrixFormat::Dot => out!("{}", graph::dot(&graph::graphs(&shown)?)),
+        MatrixFormat::Mermaid => out!("{}", graph::mermaid(&graph::graphs(&shown)?)),
+        MatrixFormat::Svg => out!("{}", svg::render(&graph::graphs(&shown)?)),
     }
     timing("print", started);
     Ok(0)

@@ -1,5 +1,5 @@
 //! The kinds the caches hold, and what of each the engine needs: everything else (managed
-//! fields, annotations, container images, volumes, most of the status) is dropped on arrival,
+//! fields, annotations but the audit one, container images, volumes, most of the status) is dropped on arrival,
 //! which keeps a 150,000-pod cache small. [`trim`] does the same to objects read from files.
 
 use std::fmt::Debug;
@@ -38,7 +38,17 @@ pub fn trim(object: Object) -> Object {
 
 fn trim_meta(meta: &mut ObjectMeta) {
     meta.managed_fields = None;
-    meta.annotations = None;
+    // Of the annotations, only the one that puts a policy in audit mode matters.
+    meta.annotations = meta.annotations.take().and_then(|mut all| {
+        let value = all.remove(netpol_engine::model::ENFORCEMENT_ANNOTATION)?;
+        Some(
+            [(
+                netpol_engine::model::ENFORCEMENT_ANNOTATION.to_owned(),
+                value,
+            )]
+            .into(),
+        )
+    });
     meta.finalizers = None;
     // Only the controller names the pod's workload (impact groups flows by workload).
     if let Some(owners) = &mut meta.owner_references {

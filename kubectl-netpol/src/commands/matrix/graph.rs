@@ -13,6 +13,9 @@ use super::Shown;
 /// Beyond this many classes, pictures draw namespaces instead of classes.
 pub const CLASS_LIMIT: usize = 60;
 
+/// Beyond this many nodes no picture is readable (nor small): the command asks for fewer.
+pub const NODE_LIMIT: usize = 200;
+
 /// A node of the picture.
 pub struct Node {
     pub name: String,
@@ -36,8 +39,26 @@ pub struct Graph {
     pub by_namespace: bool,
 }
 
+/// The graph of each map, or why there is no readable picture of one.
+pub fn graphs(shown: &[Shown]) -> anyhow::Result<Vec<Graph>> {
+    shown
+        .iter()
+        .map(|s| {
+            let graph = graph(s);
+            if graph.nodes.len() > NODE_LIMIT {
+                anyhow::bail!(
+                    "a picture of {} {} would not be readable: choose namespaces with --in, or use the table or -o json",
+                    graph.nodes.len(),
+                    if graph.by_namespace { "namespaces" } else { "classes" }
+                );
+            }
+            Ok(graph)
+        })
+        .collect()
+}
+
 /// Builds the graph of one map.
-pub fn graph(shown: &Shown) -> Graph {
+fn graph(shown: &Shown) -> Graph {
     let map = &shown.map;
     let mut used: Vec<ClassId> = map.sets.iter().flatten().copied().collect();
     used.sort_unstable();
@@ -147,13 +168,12 @@ fn clusters(graph: &Graph) -> BTreeMap<Option<&str>, Vec<usize>> {
     groups
 }
 
-pub fn dot(shown: &[Shown]) -> String {
+pub fn dot(graphs: &[Graph]) -> String {
     let mut out =
         String::from("digraph netpol {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
-    for (g, s) in shown.iter().enumerate() {
-        let graph = graph(s);
+    for (g, graph) in graphs.iter().enumerate() {
         let id = |n: usize| format!("g{g}n{n}");
-        for (i, (namespace, nodes)) in clusters(&graph).into_iter().enumerate() {
+        for (i, (namespace, nodes)) in clusters(graph).into_iter().enumerate() {
             let indent = if namespace.is_some() { "    " } else { "  " };
             if let Some(ns) = namespace {
                 let _ = writeln!(
@@ -184,7 +204,7 @@ pub fn dot(shown: &[Shown]) -> String {
                 quote(&link_label(link))
             );
         }
-        let mut note = legend(&graph);
+        let mut note = legend(graph);
         if !graph.title.is_empty() {
             note = format!("{}. {note}", graph.title);
         }
@@ -194,13 +214,12 @@ pub fn dot(shown: &[Shown]) -> String {
     out
 }
 
-pub fn mermaid(shown: &[Shown]) -> String {
+pub fn mermaid(graphs: &[Graph]) -> String {
     let text = |s: &str| s.replace('"', "#quot;");
     let mut out = String::from("flowchart LR\n");
-    for (g, s) in shown.iter().enumerate() {
-        let graph = graph(s);
+    for (g, graph) in graphs.iter().enumerate() {
         let id = |n: usize| format!("g{g}n{n}");
-        for (i, (namespace, nodes)) in clusters(&graph).into_iter().enumerate() {
+        for (i, (namespace, nodes)) in clusters(graph).into_iter().enumerate() {
             if let Some(ns) = namespace {
                 let _ = writeln!(out, "  subgraph g{g}ns{i}[\"{}\"]", text(ns));
             }
@@ -221,7 +240,7 @@ pub fn mermaid(shown: &[Shown]) -> String {
                 id(*b)
             );
         }
-        let mut note = legend(&graph);
+        let mut note = legend(graph);
         if !graph.title.is_empty() {
             note = format!("{}. {note}", graph.title);
         }

@@ -5,8 +5,7 @@
 
 use std::fmt::Write;
 
-use super::Shown;
-use super::graph::{Graph, graph, link_label};
+use super::graph::{Graph, link_label};
 
 const ALL: &str = "#2e7d32";
 const SOME: &str = "#81c784";
@@ -164,11 +163,11 @@ fn grid(out: &mut String, graph: &Graph, top: f64) -> (f64, f64) {
     ((x0 + size + longest * 3.5 + 20.0).max(text_width), y + 20.0)
 }
 
-pub(super) fn render(shown: &[Shown]) -> String {
+pub(super) fn render(graphs: &[Graph]) -> String {
     let mut body = String::new();
     let (mut width, mut height) = (480.0f64, 0.0);
-    for s in shown {
-        let (w, bottom) = grid(&mut body, &graph(s), height);
+    for graph in graphs {
+        let (w, bottom) = grid(&mut body, graph, height);
         width = width.max(w);
         height = bottom + 10.0;
     }
