@@ -76,6 +76,27 @@ impl Policy {
             Self::Network(p) => &p.id,
         }
     }
+
+    pub fn enforcement(&self) -> Enforcement {
+        match self {
+            Self::Admin(p) => p.enforcement,
+            Self::Network(p) => p.enforcement,
+        }
+    }
+
+    /// This policy enforced: an audited one as it will be once its annotation is removed.
+    pub fn enforced(&self) -> Policy {
+        match self {
+            Self::Admin(p) => Self::Admin(Arc::new(AdminPolicy {
+                enforcement: Enforcement::Enforce,
+                ..(**p).clone()
+            })),
+            Self::Network(p) => Self::Network(Arc::new(NetworkPolicy {
+                enforcement: Enforcement::Enforce,
+                ..(**p).clone()
+            })),
+        }
+    }
 }
 
 /// Compiles one raw object into a policy; `None` for endpoint kinds.

@@ -18,7 +18,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use netpol_engine::Engine;
 use netpol_engine::engine::Policy;
-use netpol_engine::model::{PolicyKind, PolicyRef};
+use netpol_engine::model::{ENFORCEMENT_ANNOTATION, Enforcement, PolicyKind, PolicyRef};
 
 pub use decode::served_kind;
 pub use warnings::{MAX_WARNING_CHARS, cap};
@@ -102,10 +102,20 @@ pub fn review(
         }
         Operation::Connect => return finish(base_response, Outcome::Allowed, notes, true),
     };
+    // An audited policy changes no verdict: the preview and guard rails are of enforcing it.
+    let audited = upserts
+        .iter()
+        .any(|p| p.enforcement() == Enforcement::Audit);
+    if audited {
+        notes.push(format!(
+            "{id}: audit only, not enforced ({ENFORCEMENT_ANNOTATION}); the preview is of enforcing it"
+        ));
+    }
+    let enforced: Vec<Policy> = upserts.iter().map(Policy::enforced).collect();
     // The cluster with the change applied, built only when something needs it: it costs a
     // few milliseconds on a large cluster.
     let needs_after = !settings.preview_budget.is_zero() || !settings.guard_rails.is_empty();
-    let after = needs_after.then(|| engine.with_changes(upserts.clone(), &removals));
+    let after = needs_after.then(|| engine.with_changes(enforced, &removals));
     if let (
         [Policy::Admin(policy)],
         PolicyKind::AdminNetworkPolicy | PolicyKind::ClusterNetworkPolicy,
@@ -119,7 +129,17 @@ pub fn review(
     let Some(after) = after else {
         return finish(base_response, Outcome::Allowed, notes, true);
     };
-    let broken = guard::broken(&settings.guard_rails, engine, &after);
+    // Guard rails are about what is enforced: an audited version enforces nothing new.
+    let enforced_after = if audited && !settings.guard_rails.is_empty() {
+        Some(engine.with_changes(upserts.clone(), &removals))
+    } else {
+        None
+    };
+    let broken = guard::broken(
+        &settings.guard_rails,
+        engine,
+        enforced_after.as_ref().unwrap_or(&after),
+    );
     if !broken.is_empty() {
         let flows: Vec<String> = broken
             .iter()

@@ -147,6 +147,17 @@ spec:
   egress: [{to: [{namespaceSelector: {matchLabels: {team: db}}}]}]
 "#;
 
+/// The same policy on trial: it enforces nothing, so no guard rail is broken.
+const NP_SHOP_EGRESS_DB_ONLY_AUDITED: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: egress-db-only, namespace: shop, annotations: {netpol.io/enforcement: audit}}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress: [{to: [{namespaceSelector: {matchLabels: {team: db}}}]}]
+"#;
+
 const NP_EXISTING: &str = r#"
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -344,6 +355,14 @@ fn cases() -> Vec<Case> {
                 "kube-system/coredns-1 UDP/53",
                 "guard rail every namespace -> kube-system/coredns-1 dns",
             ],
+        },
+        Case {
+            what: "guard rail: an audited policy enforces nothing, so it is admitted with what enforcing it would deny",
+            settings: guarded(),
+            operation: "CREATE",
+            object: NP_SHOP_EGRESS_DB_ONLY_AUDITED,
+            allowed: true,
+            says: &["audit only, not enforced", "newly denied: "],
         },
         Case {
             what: "guard rail untouched: allowed",

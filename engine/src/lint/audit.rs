@@ -8,7 +8,7 @@ use super::{Check, Findings, Severity};
 use crate::engine::{Engine, Policy};
 use crate::impact::{ImpactOptions, impact};
 use crate::load::ObjectKind;
-use crate::model::{AdminPolicy, ENFORCEMENT_ANNOTATION, Enforcement, NetworkPolicy};
+use crate::model::{ENFORCEMENT_ANNOTATION, Enforcement};
 use crate::state::State;
 
 pub(super) const AUDITED_LONG: Check = Check {
@@ -106,21 +106,13 @@ pub(super) fn check(state: &State, engine: &Engine, now: SystemTime, out: &mut F
 fn audited(engine: &Engine) -> Vec<Policy> {
     let admin = engine
         .admin_policies()
-        .filter(|(_, p)| p.enforcement == Enforcement::Audit)
-        .map(|(_, p)| {
-            Policy::Admin(std::sync::Arc::new(AdminPolicy {
-                enforcement: Enforcement::Enforce,
-                ..(**p).clone()
-            }))
-        });
+        .map(|(_, p)| Policy::Admin(p.clone()));
     let netpols = engine
         .network_policies()
-        .filter(|(_, p)| p.enforcement == Enforcement::Audit)
-        .map(|(_, p)| {
-            Policy::Network(std::sync::Arc::new(NetworkPolicy {
-                enforcement: Enforcement::Enforce,
-                ..(**p).clone()
-            }))
-        });
-    admin.chain(netpols).collect()
+        .map(|(_, p)| Policy::Network(p.clone()));
+    admin
+        .chain(netpols)
+        .filter(|p| p.enforcement() == Enforcement::Audit)
+        .map(|p| p.enforced())
+        .collect()
 }
