@@ -7,8 +7,14 @@ use std::sync::Arc;
 
 use netpol_engine::compile::CompileError;
 use netpol_engine::engine::Applied;
-use netpol_engine::eval::DirectionDecision;
-use netpol_engine::model::Direction;
+use std::sync::OnceLock;
+
+use netpol_engine::eval::{Decider, DirectionDecision};
+use netpol_engine::model::{Direction, PolicyRef};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::metrics::PolicyLabels;
 use netpol_engine::{Endpoint, Engine, Flow, Protocol, State, VerdictCache};
 use rustc_hash::FxHashSet;
 
@@ -49,13 +55,36 @@ pub struct Refusal {
 pub struct Outcome {
     pub allowed: bool,
     pub refusal: Option<Refusal>,
+    /// The direction whose decision settled the verdict: the refusing one, else the last one
+    /// decided here. None when neither end is local.
+    pub decided: Option<(Direction, DirectionDecision)>,
+    /// With the audited policies enforced, when the verdict differs: that verdict and what
+    /// decided it.
+    pub audit: Option<AuditOutcome>,
+}
+
+/// What the state with its audited policies enforced would do with a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditOutcome {
+    pub allowed: bool,
+    pub direction: Direction,
+    pub decision: DirectionDecision,
 }
 
 impl Outcome {
     const ALLOW: Self = Self {
         allowed: true,
         refusal: None,
+        decided: None,
+        audit: None,
     };
+}
+
+/// The engine with the audited policies enforced, and its own verdict cache.
+#[derive(Debug)]
+struct Audit {
+    engine: Arc<Engine>,
+    cache: VerdictCache,
 }
 
 #[derive(Debug)]
@@ -66,6 +95,64 @@ pub struct Snapshot {
     local: FxHashSet<IpAddr>,
     /// Local pods whose new connections are queued, by the direction a policy affects.
     queued: Queued,
+    /// Present when some policy is audited (`netpol.io/enforcement: audit`).
+    audit: Option<Audit>,
+    /// Each policy's verdict counters, made once per snapshot off the packet path.
+    counters: OnceLock<PolicyCounters>,
+}
+
+/// Counters of each policy's verdicts by slot: allowed, denied, would-allow, would-deny. Label
+/// strings are allocated once here, not per packet.
+#[derive(Debug, Default)]
+pub struct PolicyCounters {
+    admin: Vec<[Counter; 4]>,
+    netpol: Vec<[Counter; 4]>,
+}
+
+const VERDICTS: [&str; 4] = ["allowed", "denied", "would-allow", "would-deny"];
+
+impl PolicyCounters {
+    fn new(engine: &Engine, family: &Family<PolicyLabels, Counter>) -> Self {
+        let counters = |id: &PolicyRef| -> [Counter; 4] {
+            VERDICTS.map(|verdict| {
+                family
+                    .get_or_create(&PolicyLabels {
+                        kind: id.kind.name(),
+                        namespace: id.namespace.clone().unwrap_or_default(),
+                        name: id.name.clone(),
+                        verdict,
+                    })
+                    .clone()
+            })
+        };
+        let mut out = Self::default();
+        for (slot, policy) in engine.admin_policies() {
+            let slot = slot as usize;
+            out.admin
+                .resize_with(out.admin.len().max(slot + 1), Default::default);
+            out.admin[slot] = counters(&policy.id);
+        }
+        for (slot, policy) in engine.network_policies() {
+            let slot = slot as usize;
+            out.netpol
+                .resize_with(out.netpol.len().max(slot + 1), Default::default);
+            out.netpol[slot] = counters(&policy.id);
+        }
+        out
+    }
+
+    fn count(&self, decision: &DirectionDecision, verdict: usize) {
+        if let Some((slot, _)) = decision.admin_rule
+            && let Some(c) = self.admin.get(slot as usize)
+        {
+            c[verdict].inc();
+        }
+        if let Some((slot, _)) = decision.netpol_rule
+            && let Some(c) = self.netpol.get(slot as usize)
+        {
+            c[verdict].inc();
+        }
+    }
 }
 
 impl Snapshot {
@@ -79,13 +166,19 @@ impl Snapshot {
     pub fn new(engine: Arc<Engine>, node: &str) -> Self {
         let mut local = FxHashSet::default();
         let mut queued = Queued::default();
+        let audit = engine.with_audited_enforced().map(|enforced| Audit {
+            engine: Arc::new(enforced),
+            cache: VerdictCache::new(CACHE_CAPACITY),
+        });
+        // Pods that only audited policies select are queued too: their flows are reported.
+        let selecting = audit.as_ref().map_or(&*engine, |a| &*a.engine);
         for (id, pod) in engine.cluster.pods.iter().enumerate() {
             if pod.host_network || pod.template || pod.node.as_deref() != Some(node) {
                 continue;
             }
-            let applied = engine.applied(engine.identity_of(id as u32));
-            let egress = affects(&engine, applied, Direction::Egress);
-            let ingress = affects(&engine, applied, Direction::Ingress);
+            let applied = selecting.applied(selecting.identity_of(id as u32));
+            let egress = affects(selecting, applied, Direction::Egress);
+            let ingress = affects(selecting, applied, Direction::Ingress);
             for ip in &pod.ips {
                 local.insert(*ip);
                 if egress {
@@ -101,6 +194,8 @@ impl Snapshot {
             cache: VerdictCache::new(CACHE_CAPACITY),
             local,
             queued,
+            audit,
+            counters: OnceLock::new(),
         }
     }
 
@@ -114,7 +209,8 @@ impl Snapshot {
     }
 
     /// Decides a packet: egress when the source is local, ingress when the destination is.
-    /// Only those directions are evaluated: the other end's node decides the rest.
+    /// Only those directions are evaluated: the other end's node decides the rest. With audited
+    /// policies, the packet is decided a second time with them enforced.
     pub fn decide(&self, packet: &Packet) -> Outcome {
         let here = [
             (Direction::Egress, self.is_local(&packet.src)),
@@ -124,19 +220,70 @@ impl Snapshot {
             return Outcome::ALLOW;
         }
         let flow = flow(packet);
-        for (direction, _) in here.into_iter().filter(|(_, local)| *local) {
-            let decision = self.cache.decide_direction(&self.engine, direction, &flow);
-            if !decision.allowed {
-                return Outcome {
-                    allowed: false,
-                    refusal: Some(Refusal {
-                        direction,
-                        decision,
-                    }),
+        let (allowed, decided) = walk(&self.engine, &self.cache, &here, &flow);
+        let audit = self.audit.as_ref().and_then(|audit| {
+            let (would, (direction, decision)) = walk(&audit.engine, &audit.cache, &here, &flow);
+            (would != allowed).then_some(AuditOutcome {
+                allowed: would,
+                direction,
+                decision,
+            })
+        });
+        Outcome {
+            allowed,
+            refusal: (!allowed).then_some(Refusal {
+                direction: decided.0,
+                decision: decided.1,
+            }),
+            decided: Some(decided),
+            audit,
+        }
+    }
+
+    /// Makes the per-policy counters (once): called when the snapshot is put in force.
+    pub fn attach_counters(&self, family: &Family<PolicyLabels, Counter>) {
+        self.counters
+            .get_or_init(|| PolicyCounters::new(&self.engine, family));
+    }
+
+    /// Counts a decided packet for the policies that decided it: the deciding rule's policy,
+    /// or every policy isolating the pod when NetworkPolicy denied; and, for an audit
+    /// difference, the policy that would decide.
+    pub fn count(&self, outcome: &Outcome, flow: &Flow) {
+        let Some(counters) = self.counters.get() else {
+            return;
+        };
+        if let Some((direction, decision)) = &outcome.decided {
+            counters.count(decision, usize::from(!decision.allowed));
+            if decision.decider == Decider::NetworkPolicy && !decision.allowed {
+                let subject = match direction {
+                    Direction::Egress => flow.src,
+                    Direction::Ingress => flow.dst,
                 };
+                if let Endpoint::Pod(pod) = self.engine.normalize(subject) {
+                    let applied = self.engine.applied(self.engine.identity_of(pod));
+                    for slot in &applied.netpols {
+                        if self
+                            .engine
+                            .network_policy(*slot)
+                            .rules(*direction)
+                            .is_some()
+                            && let Some(c) = counters.netpol.get(*slot as usize)
+                        {
+                            c[1].inc();
+                        }
+                    }
+                }
             }
         }
-        Outcome::ALLOW
+        if let Some(audit) = &outcome.audit {
+            counters.count(&audit.decision, if audit.allowed { 2 } else { 3 });
+        }
+    }
+
+    /// The engine with the audited policies enforced, when some policy is audited.
+    pub fn audit_engine(&self) -> Option<&Engine> {
+        self.audit.as_ref().map(|a| &*a.engine)
     }
 
     /// Names the policy and rule that denied, for the deny log.
@@ -162,6 +309,25 @@ impl Snapshot {
             ),
         }
     }
+}
+
+/// Decides the local directions of a flow in order; the first refusal settles it. Returns the
+/// verdict and the direction that settled it (the last one decided when allowed).
+fn walk(
+    engine: &Engine,
+    cache: &VerdictCache,
+    here: &[(Direction, bool); 2],
+    flow: &Flow,
+) -> (bool, (Direction, DirectionDecision)) {
+    let mut last = None;
+    for (direction, _) in here.iter().filter(|(_, local)| *local) {
+        let decision = cache.decide_direction(engine, *direction, flow);
+        last = Some((*direction, decision));
+        if !decision.allowed {
+            return (false, (*direction, decision));
+        }
+    }
+    (true, last.expect("a local end"))
 }
 
 /// True when a policy applied to a pod can decide its traffic in `direction`: an admin

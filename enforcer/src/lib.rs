@@ -7,6 +7,7 @@ pub mod api;
 pub mod cut;
 pub mod decide;
 pub mod enforcement;
+pub mod events;
 pub mod kernel;
 pub mod metrics;
 pub mod packet;

@@ -22,6 +22,33 @@ pub struct VerdictLabels {
     pub protocol: &'static str,
 }
 
+/// Connections by verdict and what decided them: a bounded label set.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlowLabels {
+    /// `allowed` or `denied`.
+    pub verdict: &'static str,
+    /// `admin`, `networkPolicy`, `baseline`, `default`, `residentNode`, `notSelectable`.
+    pub tier: &'static str,
+    /// `egress` or `ingress`: the direction that settled it.
+    pub direction: &'static str,
+}
+
+/// Connections per deciding policy: bounded by the number of policies.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    /// `allowed`, `denied`, or for an audited policy `would-allow`, `would-deny`.
+    pub verdict: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventDropLabels {
+    /// `rate-limit`, `backlog` (the writer fell behind), `stdout`, `writer-gone`.
+    pub reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabels {
     pub queue: String,
@@ -54,6 +81,10 @@ pub struct Metrics {
     /// 1 while a failed rule sync or cut waits to be tried again.
     pub catching_up: Gauge,
     pub ready: AtomicBool,
+    pub flow_verdicts: Family<FlowLabels, Counter>,
+    pub policy_verdicts: Family<PolicyLabels, Counter>,
+    pub events: Counter,
+    pub events_dropped: Family<EventDropLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -100,8 +131,36 @@ impl Default for Metrics {
             "1 while a failed rule sync or connection cut waits to be tried again",
             catching_up.clone(),
         );
+        let flow_verdicts = Family::<FlowLabels, Counter>::default();
+        let policy_verdicts = Family::<PolicyLabels, Counter>::default();
+        let events = Counter::default();
+        let events_dropped = Family::<EventDropLabels, Counter>::default();
+        registry.register(
+            "flow_verdicts",
+            "New connections decided, by verdict, deciding tier and direction",
+            flow_verdicts.clone(),
+        );
+        registry.register(
+            "policy_verdicts",
+            "New connections decided by each policy (a NetworkPolicy denial counts for every policy isolating the pod); would-allow and would-deny for audited policies",
+            policy_verdicts.clone(),
+        );
+        registry.register(
+            "flow_events",
+            "Verdict events written (JSON lines and the ring)",
+            events.clone(),
+        );
+        registry.register(
+            "flow_events_dropped",
+            "Verdict events not written, by reason",
+            events_dropped.clone(),
+        );
         Self {
             registry,
+            flow_verdicts,
+            policy_verdicts,
+            events,
+            events_dropped,
             verdicts,
             decision_seconds,
             queue_drops,

@@ -13,6 +13,7 @@ use clap::{Args, ValueEnum};
 use crate::affinity;
 use crate::decide::Snapshot;
 use crate::enforcement::{Enforcement, sync};
+use crate::events::{EventSettings, Events};
 use crate::kernel::{self, DecisionCache, Kernel, Queues, RuleSet};
 use crate::metrics::{self, Metrics};
 use crate::source::{ApiSource, Source};
@@ -84,6 +85,19 @@ pub struct Config {
     /// Log at most this many denied flows per second (0: none).
     #[arg(long, default_value_t = 0)]
     pub deny_log_rate: u32,
+    /// Verdict events per second for denied connections and those an audited policy would
+    /// decide otherwise; beyond it they are counted as dropped (0: no events).
+    #[arg(long, default_value_t = 100)]
+    pub flow_events_per_second: u32,
+    /// One allowed connection in this many yields an event (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub flow_sample_allowed: u64,
+    /// Verdict events kept for readers of /flows.
+    #[arg(long, default_value_t = 10_000)]
+    pub flow_ring: usize,
+    /// Do not write verdict events as JSON lines on standard output.
+    #[arg(long)]
+    pub no_flow_log: bool,
     /// How often the cluster source is checked for changes, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub poll_ms: u64,
@@ -173,6 +187,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let mut shared = Shared::new(snapshot, metrics.clone(), fail_open);
     if config.deny_log_rate > 0 {
         shared.deny_log = Some(RateLimit::new(config.deny_log_rate));
+    }
+    if config.flow_events_per_second > 0 || config.flow_sample_allowed > 0 {
+        let settings = EventSettings {
+            node: config.node_name.clone(),
+            denied_per_second: config.flow_events_per_second,
+            sample_allowed: config.flow_sample_allowed,
+            ring: config.flow_ring,
+            log: !config.no_flow_log,
+        };
+        shared.events = Some(Events::start(settings, metrics.clone())?);
     }
     if config.busy_poll_us > 0 {
         shared.busy_poll = Some(Duration::from_micros(config.busy_poll_us));

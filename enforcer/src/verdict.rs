@@ -10,8 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nfq::{Queue, Verdict};
 
 use crate::affinity;
-use crate::decide::Snapshot;
-use crate::metrics::{Metrics, VerdictLabels};
+use crate::decide::{Outcome, Snapshot};
+use crate::events::{self, Events, Record};
+use crate::metrics::{FlowLabels, Metrics, VerdictLabels};
 use crate::packet::{self, COPY_RANGE};
 
 /// What every queue thread shares.
@@ -27,10 +28,13 @@ pub struct Shared {
     pub busy_poll: Option<Duration>,
     /// The mark an accept verdict sets for the decision cache's rule (0: the cache is off).
     decision_mark: AtomicU32,
+    /// Verdict events (JSON lines, the ring readers follow).
+    pub events: Option<Arc<Events>>,
 }
 
 impl Shared {
     pub fn new(snapshot: Snapshot, metrics: Arc<Metrics>, fail_open: bool) -> Self {
+        snapshot.attach_counters(&metrics.policy_verdicts);
         Self {
             snapshot: RwLock::new(Arc::new(snapshot)),
             metrics,
@@ -38,6 +42,7 @@ impl Shared {
             deny_log: None,
             busy_poll: None,
             decision_mark: AtomicU32::new(0),
+            events: None,
         }
     }
 
@@ -49,6 +54,7 @@ impl Shared {
     /// being sent (queue threads hold the read lock until their verdict is sent), so that the
     /// decision cache, emptied after this, only ever holds verdicts of the new state.
     pub fn replace(&self, snapshot: Arc<Snapshot>) {
+        snapshot.attach_counters(&self.metrics.policy_verdicts);
         *self.snapshot.write().expect("snapshot lock") = snapshot;
     }
 
@@ -81,13 +87,14 @@ impl Shared {
 
     /// Decides one packet's bytes with `snapshot` and records the verdict. The deny log line,
     /// when one is due, is left to the caller to write once the snapshot is released.
-    pub fn judge_with(&self, snapshot: &Snapshot, bytes: &[u8], started: Instant) -> Judged {
+    pub fn judge_with(&self, snapshot: &Arc<Snapshot>, bytes: &[u8], started: Instant) -> Judged {
         let mut whole_tuple = false;
         let mut denial = None;
         let (allowed, protocol) = match packet::parse(bytes) {
             Ok(packet) => {
                 whole_tuple = packet.has_whole_tuple();
                 let outcome = snapshot.decide(&packet);
+                self.record(snapshot, &packet, &outcome);
                 if let (Some(refusal), Some(limit)) = (&outcome.refusal, &self.deny_log)
                     && limit.admit()
                 {
@@ -118,6 +125,33 @@ impl Shared {
             accept: allowed,
             cacheable: allowed && whole_tuple,
             denial,
+        }
+    }
+}
+
+impl Shared {
+    /// Counts a decided connection by tier, direction and policy, and offers it as an event.
+    fn record(&self, snapshot: &Arc<Snapshot>, packet: &packet::Packet, outcome: &Outcome) {
+        let Some((direction, decision)) = outcome.decided else {
+            return;
+        };
+        self.metrics
+            .flow_verdicts
+            .get_or_create(&FlowLabels {
+                verdict: if outcome.allowed { "allowed" } else { "denied" },
+                tier: events::tier(decision.decider),
+                direction: events::direction_name(direction),
+            })
+            .inc();
+        let flow = crate::decide::flow(packet);
+        snapshot.count(outcome, &flow);
+        if let Some(events) = &self.events {
+            events.offer(outcome, &self.metrics, || Record {
+                time: SystemTime::now(),
+                snapshot: snapshot.clone(),
+                flow,
+                outcome: *outcome,
+            });
         }
     }
 }

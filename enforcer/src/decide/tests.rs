@@ -57,7 +57,13 @@ spec:
 "#;
 
 pub(crate) fn snapshot(node: &str) -> Snapshot {
-    let loaded = read_str("cluster.yaml", CLUSTER, "default");
+    snapshot_with(node, "")
+}
+
+/// The cluster with more objects (YAML documents) added.
+pub(crate) fn snapshot_with(node: &str, more: &str) -> Snapshot {
+    let text = format!("{CLUSTER}\n---\n{more}");
+    let loaded = read_str("cluster.yaml", &text, "default");
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
     let (snapshot, errors) = Snapshot::build(&State::from_loaded(&loaded), node);
     assert!(errors.is_empty(), "{errors:?}");

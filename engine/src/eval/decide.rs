@@ -42,6 +42,7 @@ fn allowed(decider: Decider) -> DirectionDecision {
         allowed: true,
         decider,
         admin_rule: None,
+        netpol_rule: None,
     }
 }
 
@@ -110,6 +111,25 @@ impl Engine {
             egress,
             ingress,
         }
+    }
+
+    /// The NetworkPolicies that isolate a flow's subject in one direction (egress: the source;
+    /// ingress: the destination): those a NetworkPolicy-tier denial comes from, jointly.
+    pub fn isolating(&self, direction: Direction, flow: &Flow) -> Vec<PolicyRef> {
+        let subject = match direction {
+            Direction::Egress => flow.src,
+            Direction::Ingress => flow.dst,
+        };
+        let Some(pod) = self.selectable_pod(self.normalize(subject)) else {
+            return Vec::new();
+        };
+        self.applied(self.identity_of(pod))
+            .netpols
+            .iter()
+            .map(|s| self.network_policy(*s))
+            .filter(|p| p.rules(direction).is_some())
+            .map(|p| p.id.clone())
+            .collect()
     }
 
     pub(crate) fn remote(&self, endpoint: Endpoint) -> Remote<'_> {
@@ -374,6 +394,7 @@ impl Engine {
                 allowed,
                 decider,
                 admin_rule: Some((slot, rule.index as u32)),
+                netpol_rule: None,
             };
             return match rule.action {
                 Action::Accept => Some(decision(true)),
@@ -425,8 +446,8 @@ impl Engine {
         let mut isolating = applied
             .netpols
             .iter()
-            .map(|s| self.network_policy(*s))
-            .filter(|p| p.rules(ctx.direction).is_some())
+            .map(|s| (*s, self.network_policy(*s)))
+            .filter(|(_, p)| p.rules(ctx.direction).is_some())
             .peekable();
         isolating.peek()?;
         let isolating: Vec<_> = isolating.collect();
@@ -436,7 +457,7 @@ impl Engine {
         // NetworkPolicy isolates the pod, the baseline tier after it.
         if let Some(node) = self.own_node(subject, ctx.remote) {
             trace.step(|| {
-                let names: Vec<String> = isolating.iter().map(|p| p.id.to_string()).collect();
+                let names: Vec<String> = isolating.iter().map(|(_, p)| p.id.to_string()).collect();
                 let (other, way) = match ctx.direction {
                     Direction::Egress => (ctx.flow.dst, "to"),
                     Direction::Ingress => (ctx.flow.src, "from"),
@@ -453,7 +474,7 @@ impl Engine {
             });
             return Some(allowed(Decider::ResidentNode));
         }
-        for policy in &isolating {
+        for (slot, policy) in &isolating {
             let rules = policy.rules(ctx.direction).unwrap_or_default();
             let allowing = rules.iter().find(|rule| {
                 net_ports_match(
@@ -483,10 +504,11 @@ impl Engine {
                     allowed: true,
                     decider: Decider::NetworkPolicy,
                     admin_rule: None,
+                    netpol_rule: Some((*slot, rule.index as u32)),
                 });
             }
         }
-        for policy in &isolating {
+        for (_, policy) in &isolating {
             trace.step(|| {
                 let rules = policy.rules(ctx.direction).map_or(0, <[_]>::len);
                 let defaulted = if policy.policy_types_defaulted {
@@ -513,6 +535,7 @@ impl Engine {
             allowed: false,
             decider: Decider::NetworkPolicy,
             admin_rule: None,
+            netpol_rule: None,
         })
     }
 }

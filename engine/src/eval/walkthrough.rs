@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::engine::AdminSlot;
+use crate::engine::{AdminSlot, NetpolSlot};
 use crate::model::{Action, Direction, PolicyRef, Protocol};
 
 /// The tiers in evaluation order.
@@ -39,6 +39,8 @@ pub struct DirectionDecision {
     pub decider: Decider,
     /// The admin policy and rule index that decided, when one did.
     pub admin_rule: Option<(AdminSlot, u32)>,
+    /// The NetworkPolicy and rule index that allowed, when one did.
+    pub netpol_rule: Option<(NetpolSlot, u32)>,
 }
 
 /// The outcome of a flow without walkthroughs: what the enforcer and caches need.
