@@ -8,16 +8,15 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::SystemTime;
 
 use netpol_engine::eval::{Decider, DirectionDecision};
-use netpol_engine::model::{Direction, PolicyRef};
+use netpol_engine::events::{AuditEvent, DecidedBy, FlowEvent, RuleRef};
+use netpol_engine::model::Direction;
 use netpol_engine::{Endpoint, Flow};
-use serde::Serialize;
 
 use crate::decide::{Outcome, Snapshot};
 use crate::metrics::{EventDropLabels, Metrics};
@@ -43,56 +42,6 @@ pub struct Record {
     pub snapshot: Arc<Snapshot>,
     pub flow: Flow,
     pub outcome: Outcome,
-}
-
-/// The policy and rule that decided one direction.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct DecidedBy {
-    /// `admin`, `networkPolicy`, `baseline`, `default`, `residentNode`, `notSelectable`.
-    pub tier: &'static str,
-    pub policy: Option<PolicyRef>,
-    pub rule: Option<RuleRef>,
-    /// For a NetworkPolicy denial: the policies that isolate the pod (none of them allows).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub isolated_by: Vec<PolicyRef>,
-}
-
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct RuleRef {
-    pub index: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-}
-
-/// What the state with its audited policies enforced would do instead.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEvent {
-    /// `would-deny` or `would-allow`.
-    pub verdict: &'static str,
-    pub direction: &'static str,
-    pub decided_by: DecidedBy,
-}
-
-/// One line of `kubectl netpol observe`: docs/observe.md describes each field.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct FlowEvent {
-    pub time: String,
-    pub node: String,
-    pub direction: &'static str,
-    pub from: String,
-    pub from_ip: IpAddr,
-    pub to: String,
-    pub to_ip: IpAddr,
-    pub protocol: &'static str,
-    pub port: u16,
-    /// `allowed` or `denied`.
-    pub verdict: &'static str,
-    pub decided_by: DecidedBy,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub audit: Option<AuditEvent>,
 }
 
 /// The last events, numbered, for readers that follow.
@@ -177,7 +126,11 @@ impl Events {
             admitted
         } else {
             let every = self.settings.sample_allowed;
-            every > 0 && self.allowed_seen.fetch_add(1, Ordering::Relaxed).is_multiple_of(every)
+            every > 0
+                && self
+                    .allowed_seen
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(every)
         };
         if !due {
             return;
@@ -248,7 +201,7 @@ pub fn decided_by(
     flow: &Flow,
 ) -> DecidedBy {
     let mut by = DecidedBy {
-        tier: tier(decision.decider),
+        tier: tier(decision.decider).to_owned(),
         policy: None,
         rule: None,
         isolated_by: Vec::new(),
@@ -289,8 +242,9 @@ fn event(record: &Record, node: &str) -> Option<FlowEvent> {
                 "would-allow"
             } else {
                 "would-deny"
-            },
-            direction: direction_name(audit.direction),
+            }
+            .to_owned(),
+            direction: direction_name(audit.direction).to_owned(),
             decided_by: decided_by(audit_engine, audit.direction, &audit.decision, &flow),
         }
     });
@@ -299,18 +253,19 @@ fn event(record: &Record, node: &str) -> Option<FlowEvent> {
             .map(|t| t.to_string())
             .unwrap_or_default(),
         node: node.to_owned(),
-        direction: direction_name(direction),
+        direction: direction_name(direction).to_owned(),
         from: name(flow.src),
         from_ip: address(flow.src)?,
         to: name(flow.dst),
         to_ip: address(flow.dst)?,
-        protocol: flow.protocol.as_str(),
+        protocol: flow.protocol,
         port: flow.port,
         verdict: if record.outcome.allowed {
             "allowed"
         } else {
             "denied"
-        },
+        }
+        .to_owned(),
         decided_by: decided_by(engine, direction, &decision, &flow),
         audit,
     })

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod compile;
 pub mod engine;
 pub mod eval;
+pub mod events;
 pub mod explain;
 pub mod impact;
 pub mod lint;

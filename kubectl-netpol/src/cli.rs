@@ -28,6 +28,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Connectivity matrix of workloads and ports, as a table, JSON, DOT, Mermaid or SVG.
     Matrix(MatrixArgs),
+    /// The verdicts the enforcers report: which policy and rule decided each connection.
+    Observe(ObserveArgs),
     /// Print the version.
     Version,
     /// Print a shell completion script (bash, zsh, fish).
@@ -269,6 +271,64 @@ pub struct MatrixArgs {
     pub expand: bool,
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: MatrixFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ObserveFormat {
+    #[default]
+    Table,
+    /// JSON lines, as the enforcer writes them.
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VerdictFilter {
+    Allowed,
+    Denied,
+    /// Connections an audited policy would decide otherwise.
+    Audit,
+}
+
+#[derive(Debug, Args)]
+pub struct ObserveArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Recorded events (the enforcers' JSON lines; `-` for stdin) instead of the live
+    /// enforcers. Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Namespace of the enforcer pods.
+    #[arg(long, default_value = "netpol-system")]
+    pub enforcer_namespace: String,
+    /// Label selector of the enforcer pods.
+    #[arg(long, default_value = "app.kubernetes.io/component=enforcer")]
+    pub enforcer_selector: String,
+    /// Only connections from or to pods of this namespace.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Only connections from or to this pod (NAMESPACE/NAME, or NAME in -n).
+    #[arg(long)]
+    pub pod: Option<String>,
+    /// Only connections from this pod (NAMESPACE/NAME), namespace (NAMESPACE/) or address.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only connections to this pod (NAMESPACE/NAME), namespace (NAMESPACE/) or address.
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, value_enum)]
+    pub verdict: Option<VerdictFilter>,
+    /// Only connections this policy decided (or would decide, audited): KIND/NAME or
+    /// NetworkPolicy/NAMESPACE/NAME.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Only events of the last 30s, 5m, 2h, 1d.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Keep streaming new events.
+    #[arg(long)]
+    pub follow: bool,
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: ObserveFormat,
 }
 
 /// The lowest severity that makes `lint` exit with status 1.

@@ -6,6 +6,7 @@ mod diff;
 mod explain;
 mod lint;
 mod matrix;
+mod observe;
 
 use crate::output::{out, outln};
 use anyhow::Result;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Lint(args) => lint::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Matrix(args) => matrix::run(&args),
+        Command::Observe(args) => observe::run(&args),
         Command::Completion { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(

@@ -228,7 +228,15 @@ fn group_suffix(group: &str) -> String {
 }
 
 /// Turns client errors into what the user must fix.
-fn explain(err: kube::Error, verb: &str, resource: &str) -> anyhow::Error {
+/// A client for the kubeconfig context, and the server's address, for commands that talk to
+/// the API server themselves.
+pub async fn connect(connection: &Connection) -> Result<Client> {
+    client(connection).await.map(|(client, _)| client)
+}
+
+/// A failed request said as what is missing: the verb and resource RBAC forbids, or the
+/// server that could not be reached.
+pub fn explain(err: kube::Error, verb: &str, resource: &str) -> anyhow::Error {
     match err {
         kube::Error::Api(status) if status.code == 403 => anyhow!(
             "forbidden: netpol needs the `{verb}` verb on `{resource}` across all namespaces \

@@ -633,3 +633,69 @@ fn audited_policies_are_marked_and_can_be_treated_as_enforced() {
     assert_eq!(report["flows"][0]["verdict"], "deny", "{report}");
     assert!(report["flows"][0].get("audit").is_none(), "{report}");
 }
+
+/// `observe` over recorded events of two nodes: merged in time order, filtered, as a table or
+/// the JSON lines themselves; other log lines are skipped.
+#[test]
+fn observe_merges_and_filters_recorded_events() {
+    let files = [
+        "observe",
+        "-f",
+        "kubectl-netpol/tests/testdata/observe/node-a.jsonl",
+        "-f",
+        "kubectl-netpol/tests/testdata/observe/node-b.jsonl",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = files.to_vec();
+        args.extend(extra);
+        let out = netpol(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let all = run(&[]);
+    let rows: Vec<&str> = all.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{all}");
+    // Ordered by time across the nodes.
+    assert!(
+        rows[0].contains("shop/api")
+            && rows[0].contains("audit: would-deny by ClusterNetworkPolicy lock-db"),
+        "{all}"
+    );
+    assert!(
+        rows[1].contains("payments/gw")
+            && rows[1].contains("AdminNetworkPolicy no-external-dns rule 1 (deny-dns)"),
+        "{all}"
+    );
+    assert!(
+        rows[2].contains("isolated by NetworkPolicy shop/web"),
+        "{all}"
+    );
+
+    let denied = run(&["--verdict", "denied", "-n", "shop"]);
+    assert_eq!(denied.lines().count(), 2, "{denied}");
+    let audit = run(&["--verdict", "audit", "-o", "json"]);
+    let event: serde_json::Value = serde_json::from_str(audit.trim()).expect("one JSON line");
+    assert_eq!(event["audit"]["decidedBy"]["rule"]["name"], "no-api");
+    let by_policy = run(&["--policy", "NetworkPolicy/shop/web"]);
+    assert_eq!(by_policy.lines().count(), 2, "{by_policy}");
+    let to_outside = run(&["--to", "203.0.113.9"]);
+    assert!(to_outside.contains("payments/gw"), "{to_outside}");
+    let from_namespace = run(&["--from", "payments/"]);
+    assert_eq!(from_namespace.lines().count(), 2, "{from_namespace}");
+
+    let out = netpol(&["observe", "-f", "kubectl-netpol/tests/cli.rs"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no verdict events"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut bad = files.to_vec();
+    bad.extend(["--policy", "NetworkPolicy/web"]);
+    assert_eq!(netpol(&bad).status.code(), Some(2));
+}

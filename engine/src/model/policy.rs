@@ -1,12 +1,12 @@
 //! Compiled policies of every tier.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{IpBlock, PortMatch};
 use crate::selector::Selector;
 
 /// Which API a policy comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum PolicyKind {
     NetworkPolicy,
     AdminNetworkPolicy,
@@ -26,10 +26,10 @@ impl PolicyKind {
 }
 
 /// Names one policy object.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PolicyRef {
     pub kind: PolicyKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub name: String,
 }
