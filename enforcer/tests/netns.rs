@@ -18,6 +18,7 @@ fn probe_binary() -> std::path::PathBuf {
     env!("CARGO_BIN_EXE_netpol-netns-probe").into()
 }
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -265,7 +266,7 @@ fn run() -> anyhow::Result<()> {
             &[],
         )?);
     }
-    let result = run_sets(&mut net, &sets, &state_dir.0);
+    let result = run_sets(&mut net, &sets, &state_dir.0, &enforcers);
     if result.is_err() {
         for (i, enforcer) in enforcers.iter().enumerate() {
             let log = enforcer.log_text();
@@ -376,7 +377,66 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_sets(net: &mut Cluster, sets: &[(String, String)], state_dir: &Path) -> anyhow::Result<()> {
+/// The audited policies of a set let traffic through (checked by `converge`); the enforcers
+/// must report would-deny or would-allow for exactly the probes they would decide otherwise.
+fn check_audit_events(
+    net: &Cluster,
+    audit: &Engine,
+    expected: &[bool],
+    enforcers: &[Enforcer],
+) -> anyhow::Result<()> {
+    let key = |p: &Probe| {
+        (
+            IpAddr::V4(net.ips[p.src]),
+            IpAddr::V4(net.ips[p.dst]),
+            p.protocol,
+            p.port,
+        )
+    };
+    let would: BTreeSet<_> = net
+        .expected(audit)
+        .iter()
+        .zip(expected)
+        .zip(&net.probes)
+        .filter(|((with, without), _)| with != without)
+        .map(|(_, p)| key(p))
+        .collect();
+    ensure!(
+        !would.is_empty(),
+        "the audited policy of the set changes no probe"
+    );
+    // The writer thread follows the verdicts within milliseconds.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut reported = BTreeSet::new();
+    for enforcer in enforcers {
+        for line in std::fs::read_to_string(&enforcer.events)?.lines() {
+            let event: netpol_engine::events::FlowEvent = serde_json::from_str(line)?;
+            if event.audit.is_some() {
+                reported.insert((event.from_ip, event.to_ip, event.protocol, event.port));
+            }
+        }
+    }
+    let probed: BTreeSet<_> = net.probes.iter().map(key).collect();
+    let reported: BTreeSet<_> = reported.intersection(&probed).copied().collect();
+    ensure!(
+        reported == would,
+        "audit events differ from the engine: missing {:?}, unexpected {:?}",
+        would.difference(&reported).collect::<Vec<_>>(),
+        reported.difference(&would).collect::<Vec<_>>()
+    );
+    eprintln!(
+        "audit: {} probes reported as would-deny or would-allow, as the engine says",
+        would.len()
+    );
+    Ok(())
+}
+
+fn run_sets(
+    net: &mut Cluster,
+    sets: &[(String, String)],
+    state_dir: &Path,
+    enforcers: &[Enforcer],
+) -> anyhow::Result<()> {
     let mut previous: Option<Vec<bool>> = None;
     for (name, policies) in sets {
         let engine = engine_for(policies)?;
@@ -446,6 +506,9 @@ fn run_sets(net: &mut Cluster, sets: &[(String, String)], state_dir: &Path) -> a
             previous.is_none() || followed <= FOLLOW_WITHIN,
             "{name}: verdicts followed only after {followed:?}"
         );
+        if let Some(audit) = engine.with_audited_enforced() {
+            check_audit_events(net, &audit, &expected, enforcers)?;
+        }
         let icmp_denied = (0..expected.len())
             .filter(|i| net.probes[*i].protocol == Protocol::Icmp && !expected[*i])
             .count();

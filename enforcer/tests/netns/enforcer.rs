@@ -2,7 +2,7 @@
 //! path, which removes its rules); its JSON log is kept for failure reports.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -11,6 +11,9 @@ use anyhow::{Context, bail};
 pub struct Enforcer {
     child: Child,
     pub log: PathBuf,
+    /// Its verdict events (JSON lines on its standard output).
+    #[allow(dead_code)] // Read by the netns test, not by every test that starts enforcers.
+    pub events: PathBuf,
 }
 
 impl Enforcer {
@@ -23,6 +26,8 @@ impl Enforcer {
         extra: &[&str],
     ) -> anyhow::Result<Self> {
         let file = std::fs::File::create(&log)?;
+        let events = log.with_extension("events.jsonl");
+        let events_file = std::fs::File::create(&events)?;
         let child = Command::new("ip")
             .args([
                 "netns",
@@ -34,12 +39,13 @@ impl Enforcer {
             .arg(state_dir)
             .args(["--queues", "2", "--metrics-addr", "127.0.0.1:9401"])
             .args(["--deny-log-rate", "20", "--poll-ms", "50"])
+            .args(["--flow-events-per-second", "100000"])
             .args(extra)
-            .stdout(Stdio::null())
+            .stdout(events_file)
             .stderr(file)
             .spawn()
             .context("starting the enforcer")?;
-        let mut enforcer = Self { child, log };
+        let mut enforcer = Self { child, log, events };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !enforcer.log_text().contains("\"ready\"") {
             if let Some(status) = enforcer.child.try_wait()? {
