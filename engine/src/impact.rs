@@ -9,7 +9,7 @@ mod candidates;
 mod cells;
 mod changes;
 pub(crate) mod nodes;
-mod ports;
+pub(crate) mod ports;
 mod report;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -18,7 +18,23 @@ pub(crate) struct PortClass {
 }
 
 /// Boundaries: a port where a class starts. 1 always starts one.
-type Boundaries = Vec<(Protocol, u32)>;
+pub(crate) type Boundaries = Vec<(Protocol, u32)>;
+
+/// The classes of one protocol that boundaries cut 1–65535 into, as inclusive ranges.
+pub(crate) fn windows(points: &Boundaries, protocol: Protocol) -> Vec<(u16, u16)> {
+    let mut starts: Vec<u32> = points
+        .iter()
+        .filter(|(p, s)| *p == protocol && *s >= 1)
+        .map(|(_, s)| *s)
+        .collect();
+    starts.extend([1, 65536]);
+    starts.sort_unstable();
+    starts.dedup();
+    starts
+        .windows(2)
+        .map(|w| (w[0] as u16, (w[1] - 1) as u16))
+        .collect()
+}
 
 pub(super) struct PortClasses<'a> {
     before: &'a Engine,
@@ -66,20 +82,11 @@ impl<'a> PortClasses<'a> {
         let destination_ports = self.destination_ports(pair);
         let mut classes = Vec::new();
         for protocol in Protocol::ALL {
-            let mut starts: Vec<u32> = points
-                .iter()
-                .filter(|(p, _)| *p == protocol)
-                .map(|(_, s)| *s)
-                .collect();
-            starts.push(1);
-            starts.push(65536);
-            starts.sort_unstable();
-            starts.dedup();
-            for window in starts.windows(2) {
+            for (start, end) in windows(&points, protocol) {
                 let class = PortClass {
                     protocol,
-                    start: window[0] as u16,
-                    end: (window[1] - 1) as u16,
+                    start,
+                    end,
                 };
                 if footprint.all_ports
                     || footprint
@@ -162,12 +169,12 @@ impl<'a> PortClasses<'a> {
     }
 }
 
-fn push_range(points: &mut Boundaries, protocol: Protocol, start: u16, end: u16) {
+pub(crate) fn push_range(points: &mut Boundaries, protocol: Protocol, start: u16, end: u16) {
     points.push((protocol, u32::from(start)));
     points.push((protocol, u32::from(end) + 1));
 }
 
-fn push_match(points: &mut Boundaries, port: &PortMatch) {
+pub(crate) fn push_match(points: &mut Boundaries, port: &PortMatch) {
     match *port {
         PortMatch::Port { protocol, port } => push_range(points, protocol, port, port),
         PortMatch::Range {

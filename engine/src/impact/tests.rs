@@ -100,7 +100,7 @@ fn policy_nets(engines: [&Engine; 2]) -> Vec<IpNet> {
 }
 
 /// One port per class any policy or container port can draw, per protocol, and ICMP.
-fn sample_ports(engines: [&Engine; 2]) -> Vec<(Protocol, u16)> {
+pub(crate) fn sample_ports(engines: [&Engine; 2]) -> Vec<(Protocol, u16)> {
     let mut points: BTreeSet<(Protocol, u16)> = BTreeSet::new();
     let mut bound = |protocol: Protocol, start: u16, end: u16| {
         points.insert((protocol, start));

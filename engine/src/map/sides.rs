@@ -15,6 +15,7 @@ use super::portset::PortSet;
 use crate::cluster::PodId;
 use crate::engine::{Applied, Engine};
 use crate::eval::{Endpoint, Flow};
+pub(super) use crate::impact::ports::{Boundaries, push_match, push_range, windows};
 use crate::model::{ContainerPort, Direction, PortMatch, Protocol};
 
 pub(super) type BehaviourId = u32;
@@ -75,28 +76,6 @@ impl PortSets {
     }
 }
 
-/// Where a class of port starts, per protocol: every port between two starts gets one answer.
-pub(super) type Boundaries = Vec<(Protocol, u32)>;
-
-pub(super) fn push_range(points: &mut Boundaries, protocol: Protocol, start: u16, end: u16) {
-    points.push((protocol, u32::from(start)));
-    points.push((protocol, u32::from(end) + 1));
-}
-
-pub(super) fn push_match(points: &mut Boundaries, port: &PortMatch) {
-    match *port {
-        PortMatch::Port { protocol, port } => push_range(points, protocol, port, port),
-        PortMatch::Range {
-            protocol,
-            start,
-            end,
-        } => push_range(points, protocol, start, end),
-        // Every port of a protocol draws no boundary; named ports resolve on the destination,
-        // whose container ports the caller adds.
-        PortMatch::AllPorts { .. } | PortMatch::Named { .. } => {}
-    }
-}
-
 pub(super) fn push_container_ports(points: &mut Boundaries, ports: &[ContainerPort]) {
     for port in ports {
         push_range(points, port.protocol, port.port, port.port);
@@ -110,16 +89,7 @@ pub(super) fn port_set(
 ) -> PortSet {
     let mut set = PortSet::default();
     for protocol in Protocol::ALL {
-        let mut starts: Vec<u32> = boundaries
-            .iter()
-            .filter(|(p, s)| *p == protocol && *s >= 1)
-            .map(|(_, s)| *s)
-            .collect();
-        starts.extend([1, 65536]);
-        starts.sort_unstable();
-        starts.dedup();
-        for window in starts.windows(2) {
-            let (start, end) = (window[0] as u16, (window[1] - 1) as u16);
+        for (start, end) in windows(boundaries, protocol) {
             if allowed(protocol, start) {
                 set.insert(protocol, start, end);
             }

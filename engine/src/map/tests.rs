@@ -4,7 +4,7 @@
 //! ordered pair of endpoints (pods, node addresses and the map's addresses outside) and every
 //! port class of TCP, UDP and SCTP, and ICMP.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
@@ -12,7 +12,7 @@ use super::{ClassKind, Ends, MapOptions, PortSet, PortView, map};
 use crate::engine::Engine;
 use crate::eval::{Endpoint, Flow};
 use crate::impact::tests::random::{Policies, scenario};
-use crate::model::{PortMatch, Protocol};
+use crate::impact::tests::sample_ports;
 use crate::{PortSpec, State, read_str};
 
 const RUNS: u64 = 300;
@@ -26,54 +26,6 @@ fn engine(objects: &[Value], policies: &Policies) -> Engine {
     let built = Engine::build(&State::from_loaded(&loaded));
     assert!(built.errors.is_empty(), "{:?}", built.errors);
     built.engine
-}
-
-/// A port on each side of every boundary any rule or container port draws, per protocol.
-fn sample_ports(engine: &Engine) -> Vec<(Protocol, u16)> {
-    let mut points: BTreeSet<(Protocol, u16)> = BTreeSet::new();
-    let mut bound = |protocol: Protocol, start: u16, end: u16| {
-        for p in [start.saturating_sub(1), start, end, end.saturating_add(1)] {
-            if p >= 1 {
-                points.insert((protocol, p));
-            }
-        }
-    };
-    let admin = engine.admin_policies().flat_map(|(_, p)| {
-        let rules = p.ingress.iter().chain(&p.egress);
-        rules
-            .flat_map(|r| r.ports.iter().flatten())
-            .cloned()
-            .collect::<Vec<_>>()
-    });
-    let network = engine.network_policies().flat_map(|(_, p)| {
-        let rules = p.ingress.iter().flatten().chain(p.egress.iter().flatten());
-        rules
-            .flat_map(|r| r.ports.iter())
-            .cloned()
-            .collect::<Vec<_>>()
-    });
-    for port in admin.chain(network) {
-        match port {
-            PortMatch::Port { protocol, port } => bound(protocol, port, port),
-            PortMatch::Range {
-                protocol,
-                start,
-                end,
-            } => bound(protocol, start, end),
-            PortMatch::AllPorts { .. } | PortMatch::Named { .. } => {}
-        }
-    }
-    for pod in &engine.cluster.pods {
-        for port in &pod.ports {
-            bound(port.protocol, port.port, port.port);
-        }
-    }
-    for protocol in Protocol::ALL {
-        points.insert((protocol, 1));
-        points.insert((protocol, 65535));
-    }
-    points.insert((Protocol::Icmp, 0));
-    points.into_iter().collect()
 }
 
 /// The classes and edges of a map, for failure messages.
@@ -126,7 +78,7 @@ fn the_map_expanded_equals_decide_over_every_pair_and_port_class() {
                     endpoints.extend(class.members.iter().map(|e| (*e, false)));
                 }
             }
-            let ports = sample_ports(&engine);
+            let ports = sample_ports([&engine, &engine]);
             let none = PortSet::default();
             for (src, src_pod) in &endpoints {
                 for (dst, dst_pod) in &endpoints {
@@ -263,7 +215,7 @@ fn the_map_agrees_with_decide_on_sampled_pairs_of_synthetic_clusters() {
                 ends.push(class.members[0]);
             }
         }
-        let ports = sample_ports(&engine);
+        let ports = sample_ports([&engine, &engine]);
         let none = PortSet::default();
         let mut rng = Rng::new(pods as u64);
         for _ in 0..3_000 {
