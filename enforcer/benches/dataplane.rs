@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netpol_enforcer::decide::Snapshot;
+use netpol_enforcer::events::{EventSettings, Events};
 use netpol_enforcer::metrics::Metrics;
 use netpol_enforcer::verdict::Shared;
 use netpol_engine::State;
@@ -118,8 +119,23 @@ fn decision_time() {
             )
         })
         .collect();
-    let shared = Shared::new(snapshot, Arc::new(Metrics::default()), true);
-    for pass in ["first (verdict cache cold)", "second (verdict cache warm)"] {
+    let metrics = Arc::new(Metrics::default());
+    let mut shared = Shared::new(snapshot, metrics.clone(), true);
+    for pass in [
+        "first (verdict cache cold)",
+        "second (verdict cache warm)",
+        "third (verdict events on: every denial, one allowed in 100)",
+    ] {
+        if pass.starts_with("third") {
+            let settings = EventSettings {
+                node: node.to_owned(),
+                denied_per_second: 1_000_000,
+                sample_allowed: 100,
+                ring: 10_000,
+                log: false,
+            };
+            shared.events = Some(Events::start(settings, metrics.clone()).expect("events"));
+        }
         let mut times = Vec::with_capacity(packets.len());
         let mut dropped = 0;
         for bytes in &packets {
@@ -137,6 +153,21 @@ fn decision_time() {
             times.last().unwrap()
         );
     }
+    // Give the writer a moment, then account for every event offered.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let text = metrics.encode();
+    let value = |prefix: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    println!(
+        "verdict events in the third pass: {} written, {} dropped for the writer's backlog, {} over the rate",
+        value("netpol_enforcer_flow_events_total"),
+        value("netpol_enforcer_flow_events_dropped_total{reason=\"backlog\"}"),
+        value("netpol_enforcer_flow_events_dropped_total{reason=\"rate-limit\"}"),
+    );
 }
 
 /// Writes the state as JSON lists of 5,000 objects and has the enforcer binary load it with
