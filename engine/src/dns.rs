@@ -74,7 +74,7 @@ impl fmt::Display for Answer<'_> {
         write!(f, "{} → {}", self.chain, self.address)?;
         match self.ttl_left {
             Some(seconds) => write!(f, ", {seconds} s left"),
-            None => f.write_str(", given offline (no TTL)"),
+            None => f.write_str(" (given by hand, no TTL)"),
         }
     }
 }

@@ -21,8 +21,8 @@ pub enum DnsInputError {
     Shape(String),
     #[error("{text:?}: {value:?} is not an IP address")]
     Address { text: String, value: String },
-    #[error("{text:?}: {source}")]
-    Name { text: String, source: NameError },
+    #[error("{text:?}: {why}")]
+    Name { text: String, why: NameError },
 }
 
 impl FromStr for Resolution {
@@ -43,9 +43,9 @@ impl FromStr for Resolution {
         let names = names
             .iter()
             .map(|n| {
-                host_name(n).map_err(|source| DnsInputError::Name {
+                host_name(n).map_err(|why| DnsInputError::Name {
                     text: text.to_owned(),
-                    source,
+                    why,
                 })
             })
             .collect::<Result<Vec<String>, _>>()?;
@@ -176,7 +176,7 @@ mod tests {
         );
         assert_eq!(
             names(&[db], "203.0.113.6"),
-            ["b.example.com → 203.0.113.6, given offline (no TTL)"]
+            ["b.example.com → 203.0.113.6 (given by hand, no TTL)"]
         );
         assert_eq!(
             answers.addresses_of("B.example.com."),
