@@ -32,6 +32,20 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     }
 }
 
+/// Whether every name `narrow` matches, `wide` matches too (both `domainNames` entries).
+pub fn covers(wide: &str, narrow: &str) -> bool {
+    let narrow = trim_root(narrow);
+    match narrow.strip_prefix("*.") {
+        None => matches(wide, narrow),
+        // `*.p` names everything under p: covered by `*.q` when p is q or under it.
+        Some(parent) => trim_root(wide)
+            .strip_prefix("*.")
+            .is_some_and(|wide_parent| {
+                wide_parent.eq_ignore_ascii_case(parent) || matches(wide, parent)
+            }),
+    }
+}
+
 /// Why a text is not a host name an answer can carry.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -255,6 +269,48 @@ mod tests {
             matched > 1_000,
             "the generator makes matches too: {matched}"
         );
+    }
+
+    #[test]
+    fn coverage() {
+        // (wide, narrow, covers, why)
+        let cases = [
+            (
+                "*.example.com",
+                "api.example.com",
+                true,
+                "a name under the wildcard",
+            ),
+            ("*.example.com", "example.com", false, "not the parent"),
+            (
+                "*.example.com",
+                "*.api.example.com",
+                true,
+                "a deeper wildcard",
+            ),
+            (
+                "*.example.com",
+                "*.Example.com.",
+                true,
+                "the same wildcard, spelt otherwise",
+            ),
+            (
+                "*.api.example.com",
+                "*.example.com",
+                false,
+                "a wider wildcard",
+            ),
+            (
+                "api.example.com",
+                "*.api.example.com",
+                false,
+                "a name covers no wildcard",
+            ),
+            ("api.example.com", "API.example.com.", true, "the same name"),
+        ];
+        for (wide, narrow, expected, why) in cases {
+            assert_eq!(covers(wide, narrow), expected, "{why}: {wide} ⊇ {narrow}");
+        }
     }
 
     #[test]
