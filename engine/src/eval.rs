@@ -3,6 +3,7 @@
 
 mod cache;
 mod decide;
+mod domains;
 mod flow;
 mod flow_spec;
 pub(crate) mod matching;

@@ -6,6 +6,7 @@ pub mod api;
 mod cidr_index;
 pub mod cluster;
 pub mod compile;
+pub mod dns;
 pub mod engine;
 pub mod eval;
 pub mod events;

@@ -10,11 +10,13 @@ mod blocks;
 mod cidrs;
 mod cover;
 mod dns;
+mod domains;
 mod index;
 mod objects;
 mod ports;
 mod priority;
 mod probe;
+mod resolvers;
 mod selection;
 mod shadow;
 
@@ -86,6 +88,10 @@ pub const CHECKS: &[Check] = &[
     cidrs::DUPLICATE_CIDR,
     cidrs::NETWORKS_CAPTURE_PODS,
     dns::EGRESS_BLOCKS_DNS,
+    domains::DOMAIN_NAME_NEVER_MATCHES,
+    domains::DUPLICATE_DOMAIN_NAME,
+    domains::DOMAIN_NAME_TRAILING_DOT,
+    resolvers::DOMAIN_NAMES_UNLEARNABLE,
     blocks::BLOCKS_ALL,
     objects::DUPLICATE_OBJECT,
     objects::MIXED_ADMIN_APIS,
@@ -117,6 +123,8 @@ pub fn lint_at(state: &State, engine: &Engine, now: std::time::SystemTime) -> Ve
     blocks::check(engine, &mut out);
     dns::check(engine, &mut out);
     audit::check(state, engine, now, &mut out);
+    domains::check(engine, &mut out);
+    resolvers::check(engine, &mut out);
     sorted(out.0)
 }
 

@@ -174,7 +174,15 @@ pub struct CheckArgs {
     /// The verdict the flow must get; the exit status is 1 when it does not.
     #[arg(long, value_enum, requires = "from")]
     pub expect: Option<Expectation>,
-    /// A YAML or JSON list of flows: {from, to, port, protocol, expect}.
+    /// A DNS answer the source received, NAME=ADDRESS (NAME=CNAME=...=ADDRESS through CNAMEs):
+    /// egress domainNames rules match through it, as in the enforcer. --to NAME is then a
+    /// flow to each of its addresses. Repeatable; with --traffic, every source received it.
+    #[arg(long, value_name = "NAME=ADDRESS")]
+    pub resolve: Vec<String>,
+    /// The name --to (an IP address) was learned for: as --resolve NAME=<--to>. Repeatable.
+    #[arg(long, value_name = "NAME", requires = "to")]
+    pub dns: Vec<String>,
+    /// A YAML or JSON list of flows: {from, to, port, protocol, expect, resolve, dns}.
     #[arg(long, value_name = "FILE")]
     pub traffic: Option<PathBuf>,
     #[arg(short = 'o', long, value_enum, default_value_t)]

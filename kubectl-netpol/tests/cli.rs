@@ -699,3 +699,137 @@ fn observe_merges_and_filters_recorded_events() {
     bad.extend(["--policy", "NetworkPolicy/web"]);
     assert_eq!(netpol(&bad).status.code(), Some(2));
 }
+
+/// Flows to domain names: `--resolve` and `--dns` say what the source learned from DNS, and
+/// egress `domainNames` rules match through it as the enforcer's would.
+#[test]
+fn flows_to_names_decide_with_the_answers_given() {
+    let policy = "kubectl-netpol/tests/fixtures/egress-saas.yaml";
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", "-f", policy, "--from", "shop/web", "--port", "443"];
+        args.extend(extra);
+        netpol(&args)
+    };
+    let out = check(&[
+        "--to",
+        "api.example.com",
+        "--resolve",
+        "api.example.com=203.0.113.5",
+        "--resolve",
+        "API.example.com.=203.0.113.6",
+        "--expect",
+        "allow",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let flows = report["flows"].as_array().expect("flows");
+    assert_eq!(flows.len(), 2, "a flow per address: {report}");
+    assert_eq!(flows[1]["to"], "api.example.com (203.0.113.6)");
+    assert_eq!(
+        flows[0]["egress"]["steps"][0]["note"],
+        "domainNames *.example.com via answer api.example.com → 203.0.113.5 (given by hand, no TTL)"
+    );
+
+    let cases: &[(&[&str], Option<&str>)] = &[
+        (
+            &[
+                "--to",
+                "203.0.113.5",
+                "--dns",
+                "api.example.com",
+                "--expect",
+                "allow",
+            ],
+            None,
+        ),
+        (
+            &[
+                "--to",
+                "203.0.113.5",
+                "--dns",
+                "example.com",
+                "--expect",
+                "deny",
+            ],
+            None,
+        ),
+        (
+            &[
+                "--to",
+                "203.0.113.9",
+                "--resolve",
+                "api.example.com=203.0.113.5",
+                "--expect",
+                "deny",
+            ],
+            None,
+        ),
+        (
+            &["--to", "api.example.com"],
+            Some("--resolve api.example.com=ADDRESS"),
+        ),
+        (
+            &[
+                "--to",
+                "api.example.com",
+                "--resolve",
+                "api.example.com=1.2.3",
+            ],
+            Some("--resolve: \"api.example.com=1.2.3\": \"1.2.3\" is not an IP address"),
+        ),
+        (
+            &[
+                "--to",
+                "a.example.com",
+                "--resolve",
+                "a..example.com=192.0.2.1",
+            ],
+            Some("label \"\" is empty"),
+        ),
+        (
+            &["--to", "192.0.2.1", "--resolve", "a.example.com"],
+            Some("is not NAME=ADDRESS"),
+        ),
+        (
+            &["--to", "shop/web", "--dns", "a.example.com"],
+            Some("must be an IP address"),
+        ),
+        (
+            &["--to", "192.0.2.1", "--dns", "*.example.com"],
+            Some("is a wildcard"),
+        ),
+    ];
+    for (args, error) in cases {
+        let out = check(args);
+        match error {
+            None => assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{args:?}: {}",
+                text(&out.stdout)
+            ),
+            Some(want) => {
+                assert_eq!(out.status.code(), Some(2), "{args:?}");
+                let stderr = text(&out.stderr);
+                assert!(stderr.contains(want), "{args:?}: {stderr}");
+                assert_eq!(stderr.matches(want).count(), 1, "said once: {stderr}");
+            }
+        }
+    }
+
+    let out = netpol(&[
+        "check",
+        "-f",
+        policy,
+        "--traffic",
+        "kubectl-netpol/tests/fixtures/egress-saas.traffic.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("6 flow(s): 4 allowed, 2 denied, 0 mismatch(es)"),
+        "{}",
+        text(&out.stdout)
+    );
+}

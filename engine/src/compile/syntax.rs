@@ -89,28 +89,53 @@ pub(crate) fn port_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// The CRD's pattern: optional `*.`, then two or more labels of letters, digits, `-` and `_`
-/// (not at the ends), optional trailing dot. The pattern's first character class is written
-/// `[a-zA-z0-9]`, whose `A-z` also takes `[`, `\`, `]`, `^`, `_` and `` ` ``; the API server
-/// accepts those at the start of a label, and so do we.
-pub(crate) fn domain_name(name: &str) -> bool {
-    let name = name.strip_prefix("*.").unwrap_or(name);
-    let name = name.strip_suffix('.').unwrap_or(name);
-    let label_ok = |label: &str| {
-        let mut chars = label.chars();
-        let Some(first) = chars.next() else {
-            return false;
-        };
-        let first_ok = first.is_ascii_digit() || ('A'..='z').contains(&first);
-        let rest: Vec<char> = chars.collect();
-        first_ok
-            && rest.last().is_none_or(|c| c.is_ascii_alphanumeric())
-            && rest
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+/// Why the CRD's pattern refuses a `domainNames` entry, in upstream's words where it has some.
+/// The pattern: optional `*.`, then two or more labels of letters, digits, `-` and `_` (not at
+/// the ends), optional trailing dot. Its first character class is written `[a-zA-z0-9]`, whose
+/// `A-z` also takes `[`, `\`, `]`, `^`, `_` and `` ` ``; the API server accepts those at the
+/// start of a label, and so do we (lint warns: no host name has them).
+pub(crate) fn domain_name_problem(name: &str) -> Option<String> {
+    let bare = name.strip_prefix("*.");
+    let wildcard = bare.is_some();
+    let bare = bare.unwrap_or(name);
+    let bare = bare.strip_suffix('.').unwrap_or(bare);
+    if bare.contains('*') || name == "*" {
+        return Some(
+            "'*' is allowed only as the whole first label, \"*.\" (upstream: it \"may only be specified as a prefix\" and matches entire labels)".to_owned(),
+        );
+    }
+    let labels: Vec<&str> = bare.split('.').collect();
+    if let Some(label) = labels.iter().find(|l| !label_ok(l)) {
+        return Some(if label.is_empty() {
+            "an empty label (a leading dot or two dots in a row)".to_owned()
+        } else {
+            format!(
+                "label {label:?}: letters, digits, '-' and '_', starting and ending with a letter or digit"
+            )
+        });
+    }
+    if labels.len() < 2 {
+        return Some(if wildcard {
+            "after \"*.\" the pattern wants a name of two labels or more (no wildcard over a top-level domain)".to_owned()
+        } else {
+            "the pattern wants two labels or more".to_owned()
+        });
+    }
+    None
+}
+
+fn label_ok(label: &str) -> bool {
+    let mut chars = label.chars();
+    let Some(first) = chars.next() else {
+        return false;
     };
-    let labels: Vec<&str> = name.split('.').collect();
-    labels.len() >= 2 && labels.iter().all(|l| label_ok(l))
+    let first_ok = first.is_ascii_digit() || ('A'..='z').contains(&first);
+    let rest: Vec<char> = chars.collect();
+    first_ok
+        && rest.last().is_none_or(|c| c.is_ascii_alphanumeric())
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
 }
 
 #[cfg(test)]
@@ -125,7 +150,7 @@ mod tests {
         let key: Check = |t| label_key(t).is_ok();
         let value: Check = |t| label_value(t).is_ok();
         let port: Check = |t| port_name(t).is_ok();
-        let domain: Check = domain_name;
+        let domain: Check = |t| domain_name_problem(t).is_none();
         // (syntax, text, accepted, what the case shows)
         let cases: &[(Check, &str, bool, &str)] = &[
             (name, "web", true, "a plain name"),
@@ -150,6 +175,13 @@ mod tests {
             (domain, "example", false, "one label"),
             (domain, "a.-b.com", false, "a label starting with '-'"),
             (domain, "_dmarc.x.io", true, "the pattern's A-z takes '_'"),
+            (domain, "*example.com", false, "a partial wildcard"),
+            (domain, "a.*.com", false, "a wildcard inside"),
+            (domain, "*", false, "a bare wildcard"),
+            (domain, "*.com", false, "a wildcard over a top-level domain"),
+            (domain, "*.*.example.com", false, "two wildcards"),
+            (domain, "example.com..", false, "two trailing dots"),
+            (domain, ".example.com", false, "a leading dot"),
         ];
         for (check, text, accepted, what) in cases {
             assert_eq!(check(text), *accepted, "{what}: {text:?}");

@@ -1,12 +1,16 @@
 //! The tier walk: Admin (ANP, CNP Admin) by priority, NetworkPolicy, Baseline (CNP Baseline,
 //! BANP), then default allow; egress at the source, ingress at the destination.
 
+use std::net::IpAddr;
+
+use super::domains;
 use super::matching::{PeerMatch, Remote, net_ports_match, ports_match};
 use super::walkthrough::{
     Decider, Decision, DirectionDecision, RuleRef, Step, StepResult, TierName, Verdict, Walkthrough,
 };
 use super::{Endpoint, Flow};
 use crate::cluster::PodId;
+use crate::dns::{DnsView, NoAnswers};
 use crate::engine::{AdminSlot, Applied, Engine, order_key};
 use crate::model::{Action, AdminPolicy, AdminRule, AdminTier, Direction, Pod, PolicyRef};
 
@@ -47,13 +51,29 @@ fn allowed(decider: Decider) -> DirectionDecision {
 }
 
 impl Engine {
-    /// Decides a flow without a walkthrough.
+    /// Decides a flow without a walkthrough, with nothing learned from DNS.
     pub fn decide(&self, flow: &Flow) -> Decision {
         self.decide_normalized(&Flow {
             src: self.normalize(flow.src),
             dst: self.normalize(flow.dst),
             ..*flow
         })
+    }
+
+    /// `decide` with what the pods learned from DNS, which egress `domainNames` peers match.
+    pub fn decide_with_dns(&self, flow: &Flow, dns: &dyn DnsView) -> Decision {
+        let flow = Flow {
+            src: self.normalize(flow.src),
+            dst: self.normalize(flow.dst),
+            ..*flow
+        };
+        let egress = self.walk(Direction::Egress, &flow, None, dns, &mut ());
+        let ingress = self.walk(Direction::Ingress, &flow, None, dns, &mut ());
+        Decision {
+            allowed: egress.allowed && ingress.allowed,
+            egress,
+            ingress,
+        }
     }
 
     /// `decide` of a flow whose ends are already normalized.
@@ -71,16 +91,32 @@ impl Engine {
     /// the same answer as that half of `decide`. A node that enforces one end of a flow needs
     /// only its own direction, at about half the cost.
     pub fn decide_direction(&self, direction: Direction, flow: &Flow) -> DirectionDecision {
+        self.decide_direction_with_dns(direction, flow, &NoAnswers)
+    }
+
+    /// `decide_direction` with what the pods learned from DNS.
+    pub fn decide_direction_with_dns(
+        &self,
+        direction: Direction,
+        flow: &Flow,
+        dns: &dyn DnsView,
+    ) -> DirectionDecision {
         let flow = Flow {
             src: self.normalize(flow.src),
             dst: self.normalize(flow.dst),
             ..*flow
         };
-        self.direction(direction, &flow, &mut ())
+        self.walk(direction, &flow, None, dns, &mut ())
     }
 
-    /// Decides a flow and explains both directions.
+    /// Decides a flow and explains both directions, with nothing learned from DNS.
     pub fn verdict(&self, flow: &Flow) -> Verdict {
+        self.verdict_with_dns(flow, &NoAnswers)
+    }
+
+    /// `verdict` with what the pods learned from DNS: a `domainNames` rule that matched names
+    /// the answer it matched through.
+    pub fn verdict_with_dns(&self, flow: &Flow, dns: &dyn DnsView) -> Verdict {
         let flow = Flow {
             src: self.normalize(flow.src),
             dst: self.normalize(flow.dst),
@@ -88,7 +124,7 @@ impl Engine {
         };
         let walk = |direction: Direction| {
             let mut steps = Vec::new();
-            let decision = self.direction(direction, &flow, &mut steps);
+            let decision = self.walk(direction, &flow, None, dns, &mut steps);
             let subject = match direction {
                 Direction::Egress => flow.src,
                 Direction::Ingress => flow.dst,
@@ -181,7 +217,7 @@ impl Engine {
         flow: &Flow,
         trace: &mut T,
     ) -> DirectionDecision {
-        self.direction_ordered(direction, flow, None, trace)
+        self.walk(direction, flow, None, &NoAnswers, trace)
     }
 
     /// `direction` of a normalized flow with two admin policies of one tier and priority met
@@ -194,6 +230,19 @@ impl Engine {
         direction: Direction,
         flow: &Flow,
         order: Option<(&AdminPolicy, &AdminPolicy)>,
+        trace: &mut T,
+    ) -> DirectionDecision {
+        self.walk(direction, flow, order, &NoAnswers, trace)
+    }
+
+    /// One direction of a normalized flow: `direction_ordered` with what the pods learned
+    /// from DNS.
+    fn walk<T: Trace>(
+        &self,
+        direction: Direction,
+        flow: &Flow,
+        order: Option<(&AdminPolicy, &AdminPolicy)>,
+        dns: &dyn DnsView,
         trace: &mut T,
     ) -> DirectionDecision {
         let (subject, other) = match direction {
@@ -242,6 +291,8 @@ impl Engine {
             flow,
             remote: &remote,
             destination,
+            dns,
+            client: &self.cluster.pod(subject_pod).ips,
         };
         match order {
             None => {
@@ -364,7 +415,7 @@ impl Engine {
                 });
             if unknown_domains {
                 trace.step(|| Step {
-                    note: Some("domainNames rules cannot match an IP address offline (they need DNS); treated as no match".into()),
+                    note: Some(domains::unmatched_note(ctx.remote)),
                     ..policy_step(tier_name, policy, None, StepResult::Note)
                 });
             }
@@ -385,7 +436,10 @@ impl Engine {
                 }
                 continue;
             };
-            trace.step(|| policy_step(tier_name, policy, Some(rule), rule.action.into()));
+            trace.step(|| Step {
+                note: self.via_answer(rule, ctx.remote, ctx.client, ctx.dns),
+                ..policy_step(tier_name, policy, Some(rule), rule.action.into())
+            });
             let decider = match tier {
                 AdminTier::Admin => Decider::Admin,
                 AdminTier::Baseline => Decider::Baseline,
@@ -427,6 +481,11 @@ impl Engine {
         for peer in &rule.peers {
             match self.admin_peer_matches(peer, ctx.remote) {
                 PeerMatch::Yes => return PeerMatch::Yes,
+                PeerMatch::DomainNames
+                    if domains::learned(peer, ctx.remote, ctx.client, ctx.dns, &mut |_, _| {}) =>
+                {
+                    return PeerMatch::Yes;
+                }
                 PeerMatch::DomainNames => result = PeerMatch::DomainNames,
                 PeerMatch::No => {}
             }
@@ -546,6 +605,10 @@ struct Context<'a> {
     remote: &'a Remote<'a>,
     /// The destination pod, on which named ports resolve.
     destination: Option<&'a Pod>,
+    /// What the pods learned from DNS, and the subject's addresses, by which answers are
+    /// found: egress `domainNames` peers match through them.
+    dns: &'a dyn DnsView,
+    client: &'a [IpAddr],
 }
 
 fn policy_step(

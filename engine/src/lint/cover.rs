@@ -149,7 +149,9 @@ pub(super) fn admin_peer(wide: &AdminPeer, narrow: &AdminPeer) -> bool {
         }
         (Nodes(w), Nodes(n)) => selector(w, n),
         (Networks(w), Networks(n)) => n.iter().all(|nb| w.iter().any(|wb| ip_block(wb, nb))),
-        (DomainNames(w), DomainNames(n)) => n.iter().all(|name| w.contains(name)),
+        (DomainNames(w), DomainNames(n)) => n
+            .iter()
+            .all(|name| w.iter().any(|wide| crate::dns::name::covers(wide, name))),
         _ => false,
     }
 }

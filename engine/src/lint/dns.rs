@@ -9,8 +9,8 @@ use super::{Check, Findings, Severity, rule_name};
 use rustc_hash::FxHashSet;
 
 use crate::cluster::{NodeId, PodId};
-use crate::engine::{Engine, Identity, IdentityId};
-use crate::eval::{Decider, Endpoint, Flow};
+use crate::engine::{Applied, Engine, Identity, IdentityId};
+use crate::eval::{Decider, DirectionDecision, Endpoint, Flow};
 use crate::model::{Direction, PolicyRef, Protocol};
 
 pub(super) const EGRESS_BLOCKS_DNS: Check = Check {
@@ -19,14 +19,94 @@ pub(super) const EGRESS_BLOCKS_DNS: Check = Check {
     summary: "pods whose egress policies deny UDP or TCP 53 to the kube-dns pods in kube-system",
 };
 
-const DNS_NAMESPACE: &str = "kube-system";
-const DNS_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+pub(super) const DNS_NAMESPACE: &str = "kube-system";
+pub(super) const DNS_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
 
 /// Who denied: the admin policy and rule, or the isolating NetworkPolicies.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Blame {
+pub(super) enum Blame {
     Admin(PolicyRef, usize, Option<String>),
     Isolated(Vec<PolicyRef>),
+}
+
+impl Blame {
+    /// Who denied an egress `decision` of a pod the policies of `applied` select.
+    pub(super) fn of(engine: &Engine, applied: &Applied, decision: &DirectionDecision) -> Self {
+        match (decision.decider, decision.admin_rule) {
+            (Decider::Admin | Decider::Baseline, Some((slot, rule))) => {
+                let policy = engine.admin_policy(slot);
+                let rule = &policy.egress[rule as usize];
+                Blame::Admin(policy.id.clone(), rule.index, rule.name.clone())
+            }
+            _ => {
+                let mut refs: Vec<PolicyRef> = applied
+                    .netpols
+                    .iter()
+                    .map(|s| engine.network_policy(*s))
+                    .filter(|np| np.egress.is_some())
+                    .map(|np| np.id.clone())
+                    .collect();
+                refs.sort();
+                Blame::Isolated(refs)
+            }
+        }
+    }
+
+    /// `ClusterNetworkPolicy x rule 1 "deny"` or `NetworkPolicy ns/a, NetworkPolicy ns/b
+    /// (isolating)`.
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Blame::Admin(policy, index, name) => {
+                format!("{policy} {}", rule_name(*index, name.as_deref()))
+            }
+            Blame::Isolated(refs) => {
+                let names: Vec<String> = refs.iter().map(ToString::to_string).collect();
+                format!("{}, which isolate without allowing it", names.join(", "))
+            }
+        }
+    }
+}
+
+/// The cluster DNS pods of the input (kube-system, `k8s-app=kube-dns`): targets to try, one
+/// per identity, and per node for those on the host network, whose reachability depends on
+/// whether they run on the source pod's own node.
+pub(super) struct ClusterDns {
+    /// Sorted.
+    pub identities: Vec<IdentityId>,
+    pub targets: Vec<PodId>,
+    pub by_node: bool,
+}
+
+pub(super) fn cluster_dns(engine: &Engine) -> Option<ClusterDns> {
+    let cluster = &engine.cluster;
+    let ns = cluster.namespace(DNS_NAMESPACE)?;
+    let dns_pods: Vec<PodId> = cluster.namespace_pods[ns as usize]
+        .iter()
+        .copied()
+        .filter(|p| {
+            cluster.pod(*p).labels.get(DNS_LABEL.0).map(String::as_str) == Some(DNS_LABEL.1)
+        })
+        .collect();
+    let mut identities: Vec<IdentityId> = dns_pods.iter().map(|p| engine.identity_of(*p)).collect();
+    identities.sort_unstable();
+    identities.dedup();
+    if identities.is_empty() {
+        return None;
+    }
+    let mut seen = FxHashSet::default();
+    let targets: Vec<PodId> = dns_pods
+        .iter()
+        .copied()
+        .filter(|p| seen.insert((engine.identity_of(*p), engine.node_of(Endpoint::Pod(*p)))))
+        .collect();
+    let by_node = targets
+        .iter()
+        .any(|t| engine.node_of(Endpoint::Pod(*t)).is_some());
+    Some(ClusterDns {
+        identities,
+        targets,
+        by_node,
+    })
 }
 
 #[derive(Default)]
@@ -38,34 +118,14 @@ struct Group {
 
 pub(super) fn check(engine: &Engine, out: &mut Findings) {
     let cluster = &engine.cluster;
-    let Some(ns) = cluster.namespace(DNS_NAMESPACE) else {
+    let Some(ClusterDns {
+        identities: dns_identities,
+        targets,
+        by_node,
+    }) = cluster_dns(engine)
+    else {
         return;
     };
-    let dns_pods: Vec<PodId> = cluster.namespace_pods[ns as usize]
-        .iter()
-        .copied()
-        .filter(|p| {
-            cluster.pod(*p).labels.get(DNS_LABEL.0).map(String::as_str) == Some(DNS_LABEL.1)
-        })
-        .collect();
-    let mut dns_identities: Vec<IdentityId> =
-        dns_pods.iter().map(|p| engine.identity_of(*p)).collect();
-    dns_identities.sort_unstable();
-    dns_identities.dedup();
-    if dns_identities.is_empty() {
-        return;
-    }
-    // One target per identity, and per node for DNS pods on the host network: egress to those
-    // depends on whether they run on the source pod's own node.
-    let mut seen = FxHashSet::default();
-    let targets: Vec<PodId> = dns_pods
-        .iter()
-        .copied()
-        .filter(|p| seen.insert((engine.identity_of(*p), engine.node_of(Endpoint::Pod(*p)))))
-        .collect();
-    let by_node = targets
-        .iter()
-        .any(|t| engine.node_of(Endpoint::Pod(*t)).is_some());
 
     let mut groups: BTreeMap<Blame, Group> = BTreeMap::new();
     for (id, identity) in engine.identities().iter().enumerate() {
@@ -100,24 +160,7 @@ pub(super) fn check(engine: &Engine, out: &mut Findings) {
                 let Some((decision, dst)) = denial.filter(|_| !reachable) else {
                     continue;
                 };
-                let blame = match (decision.decider, decision.admin_rule) {
-                    (Decider::Admin | Decider::Baseline, Some((slot, rule))) => {
-                        let policy = engine.admin_policy(slot);
-                        let rule = &policy.egress[rule as usize];
-                        Blame::Admin(policy.id.clone(), rule.index, rule.name.clone())
-                    }
-                    _ => {
-                        let mut refs: Vec<PolicyRef> = applied
-                            .netpols
-                            .iter()
-                            .map(|s| engine.network_policy(*s))
-                            .filter(|np| np.egress.is_some())
-                            .map(|np| np.id.clone())
-                            .collect();
-                        refs.sort();
-                        Blame::Isolated(refs)
-                    }
-                };
+                let blame = Blame::of(engine, applied, &decision);
                 let group = groups.entry(blame).or_default();
                 group.pods[p] += members;
                 group.example.get_or_insert((src, dst));
@@ -176,7 +219,7 @@ pub(super) fn check(engine: &Engine, out: &mut Findings) {
 
 /// The pods of an identity to try, each with the number of members it stands for: the
 /// representative for all, or one member per node when some DNS pod is on the host network.
-fn sources(engine: &Engine, identity: &Identity, by_node: bool) -> Vec<(PodId, usize)> {
+pub(super) fn sources(engine: &Engine, identity: &Identity, by_node: bool) -> Vec<(PodId, usize)> {
     if !by_node {
         return vec![(identity.representative, identity.members.len())];
     }

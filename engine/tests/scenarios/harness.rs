@@ -9,6 +9,7 @@
 //! `rule` names the last step that acted there: `Kind name#index`, `Kind ns/name#index` or
 //! `#rule-name` instead of the index; a NetworkPolicy that only isolates is named without `#`.
 
+use netpol_engine::dns::{DnsAnswers, Resolution};
 use netpol_engine::eval::{Decider, Decision, DirectionDecision, Step, StepResult, Walkthrough};
 use netpol_engine::model::Direction;
 use netpol_engine::{Endpoint, EndpointSpec, Engine, Flow, Protocol, Verdict, VerdictCache};
@@ -49,6 +50,22 @@ pub struct Case {
     pub decided_by: Option<String>,
     #[serde(default)]
     pub rule: Option<String>,
+    /// DNS answers the source received (`name=address`, `name=cname=...=address`), each
+    /// with `ttl` seconds left: egress `domainNames` peers match through them.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// The pod that received `dns` instead of the source.
+    #[serde(default)]
+    pub learned_by: Option<String>,
+    #[serde(default = "ttl")]
+    pub ttl: u32,
+    /// Text the walkthrough, as printed, must contain.
+    #[serde(default)]
+    pub walkthrough: Option<String>,
+}
+
+fn ttl() -> u32 {
+    300
 }
 
 fn tcp() -> Protocol {
@@ -78,13 +95,44 @@ pub fn check(
         protocol: case.protocol,
         port: case.port,
     };
-    let verdict = engine.verdict(&flow);
+    let dns = answers(engine, case, src)?;
+    let verdict = engine.verdict_with_dns(&flow, &dns);
     let mut problems = Vec::new();
 
-    let decision = engine.decide(&flow);
+    let decision = engine.decide_with_dns(&flow, &dns);
     problems.extend(agreement(engine, &decision, &verdict));
+    // An answer can only make a rule with Accept match earlier: never less allowed.
+    let without = engine.decide(&flow);
+    for (with, without, side) in [
+        (decision.egress, without.egress, "egress"),
+        (decision.ingress, without.ingress, "ingress"),
+    ] {
+        if without.allowed && !with.allowed {
+            problems.push(format!(
+                "{side}: allowed without DNS answers, denied with them"
+            ));
+        }
+    }
+    for direction in [Direction::Egress, Direction::Ingress] {
+        let half = engine.decide_direction_with_dns(direction, &flow, &dns);
+        let whole = match direction {
+            Direction::Egress => decision.egress,
+            Direction::Ingress => decision.ingress,
+        };
+        if half != whole {
+            problems.push(format!(
+                "{direction:?} alone with DNS says {half:?}, decide {whole:?}"
+            ));
+        }
+    }
+    // The cache knows nothing of DNS: compared only without answers.
+    let rounds: &[&str] = if dns.is_empty() {
+        &["first", "second"]
+    } else {
+        &[]
+    };
     // Twice: the first call may fill the cache, the second may answer from it.
-    for round in ["first", "second"] {
+    for &round in rounds {
         let cached = cache.decide(engine, &flow);
         if cached != decision {
             problems.push(format!(
@@ -108,7 +156,7 @@ pub fn check(
     for (how, other) in alternates {
         let (mine, theirs) = (
             comparable(engine, &decision),
-            comparable(other, &other.decide(&flow)),
+            comparable(other, &other.decide_with_dns(&flow, &dns)),
         );
         if mine != theirs {
             problems.push(format!(
@@ -164,6 +212,13 @@ pub fn check(
         }
     }
 
+    if let Some(want) = &case.walkthrough {
+        let text = verdict.to_string();
+        if !text.contains(want.as_str()) {
+            problems.push(format!("the walkthrough lacks {want:?}:\n{text}"));
+        }
+    }
+
     if problems.is_empty() {
         return Ok(());
     }
@@ -178,6 +233,26 @@ pub fn check(
         case.reason,
         problems.join("\n  ")
     ))
+}
+
+/// The case's DNS answers, learned at every address of the source (or of `learned_by`).
+fn answers(engine: &Engine, case: &Case, src: Endpoint) -> Result<DnsAnswers, String> {
+    let by = match &case.learned_by {
+        Some(text) => resolve(engine, text)?,
+        None => src,
+    };
+    let clients = match engine.normalize(by) {
+        Endpoint::Pod(id) => engine.cluster.pod(id).ips.clone(),
+        Endpoint::Address(ip) => vec![ip],
+    };
+    let mut dns = DnsAnswers::default();
+    for text in &case.dns {
+        let resolution: Resolution = text.parse().map_err(|e| format!("dns: {e}"))?;
+        for client in &clients {
+            dns.add(Some(*client), resolution.clone(), Some(case.ttl));
+        }
+    }
+    Ok(dns)
 }
 
 /// A decision with admin rules named by policy rather than by slot, which depends on how the

@@ -1,5 +1,6 @@
 //! `kubectl netpol check`: decide flows, explain each, compare with expectations.
 
+mod dns;
 mod junit;
 mod traffic;
 
@@ -7,6 +8,7 @@ use crate::output::{out, outln};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use netpol_engine::dns::Resolution;
 use netpol_engine::eval::ResolveError;
 use netpol_engine::eval::Walkthrough;
 use netpol_engine::{EndpointSpec, Engine, FlowSpec, PortSpec, Protocol};
@@ -23,6 +25,8 @@ struct Request {
     to: String,
     spec: FlowSpec,
     expect: Option<Expectation>,
+    /// What the source learned from DNS.
+    dns: Vec<Resolution>,
 }
 
 /// A flow to check as the user gave it: its name, its line in the traffic file, and the
@@ -143,9 +147,21 @@ fn check(engine: &Engine, audit: Option<&Engine>, entry: Entry) -> Checked {
 }
 
 fn decide(engine: &Engine, audit: Option<&Engine>, request: &Request) -> Result<Decided> {
-    let flow = engine.resolve_flow(&request.spec)?;
-    let verdict = engine.verdict(&flow);
-    let audit = audit.and_then(|enforced| audit_note(engine, enforced, &flow, verdict.allowed));
+    let flow = engine.resolve_flow(&request.spec).map_err(|err| {
+        let hint = matches!(err, ResolveError::UnknownPod { .. })
+            .then(|| dns::name_hint(&request.to, dns::FLAGS))
+            .flatten();
+        match hint {
+            Some(hint) => anyhow!("{err}; {hint}"),
+            None => err.into(),
+        }
+    })?;
+    let verdict = engine.verdict_with_dns(&flow, &dns::answers(&request.dns));
+    let answers = dns::answers(&request.dns);
+    let audit = audit.and_then(|enforced| {
+        let with = enforced.verdict_with_dns(&flow, &answers);
+        audit_note(engine, &with, verdict.allowed)
+    });
     let expect = request.expect.map(|e| match e {
         Expectation::Allow => "allow",
         Expectation::Deny => "deny",
@@ -182,15 +198,13 @@ fn decide(engine: &Engine, audit: Option<&Engine>, request: &Request) -> Result<
     })
 }
 
-/// The verdict with the audited policies enforced, when it differs from `allowed`: which
+/// `verdict`, decided with the audited policies enforced, when it differs from `allowed`: which
 /// audited policies and rules decide it.
 fn audit_note(
     engine: &Engine,
-    enforced: &Engine,
-    flow: &netpol_engine::Flow,
+    verdict: &netpol_engine::Verdict,
     allowed: bool,
 ) -> Option<AuditNote> {
-    let verdict = enforced.verdict(flow);
     if verdict.allowed == allowed {
         return None;
     }
@@ -332,39 +346,54 @@ fn print_junit(args: &CheckArgs, checked: Vec<Checked>) -> u8 {
 
 /// The flows to check: the traffic file's entries, or the one flow of the flags.
 fn entries(args: &CheckArgs, namespace: &str) -> Result<Vec<Entry>> {
+    let resolved = dns::parse_resolve(&args.resolve, dns::FLAGS)?;
     if let Some(file) = &args.traffic {
-        return traffic::read(file, namespace);
+        return traffic::read(file, namespace, &resolved);
     }
     let (Some(from), Some(to)) = (&args.from, &args.to) else {
         bail!("give a flow with --from, --to and --port, or a file of flows with --traffic");
     };
+    let mut learned = resolved;
+    learned.extend(dns::parse_dns(&args.dns, to, dns::FLAGS)?);
     let protocol = args.protocol.map(|p| match p {
         ProtocolArg::Tcp => Protocol::Tcp,
         ProtocolArg::Udp => Protocol::Udp,
         ProtocolArg::Sctp => Protocol::Sctp,
         ProtocolArg::Icmp => Protocol::Icmp,
     });
-    let port = args.port.as_deref().map(str::parse).transpose()?;
-    // The engine checks the shape; these say it in the flags' words.
-    let spec = flow_spec(from, to, namespace, protocol, port).map_err(|err| match err {
-        ResolveError::IcmpPort => anyhow!("--protocol icmp takes no --port"),
-        ResolveError::PortRequired => {
-            anyhow!("--port is required with --from and --to (except for --protocol icmp)")
-        }
-        other => other.into(),
-    })?;
-    let protocol = protocol.map(|p| p.to_string());
-    Ok(vec![Entry {
-        name: flow_name(from, to, args.port.as_deref(), protocol.as_deref()),
-        place: "the flow".to_owned(),
-        line: None,
-        request: Ok(Request {
-            from: from.clone(),
-            to: to.clone(),
-            spec,
-            expect: args.expect,
-        }),
-    }])
+    let port: Option<PortSpec> = args.port.as_deref().map(str::parse).transpose()?;
+    let protocol_text = protocol.map(|p| p.to_string());
+    dns::targets(to, &learned)
+        .into_iter()
+        .map(|target| {
+            // The engine checks the shape; these say it in the flags' words.
+            let spec = flow_spec(from, &target.endpoint, namespace, protocol, port.clone())
+                .map_err(|err| match err {
+                    ResolveError::IcmpPort => anyhow!("--protocol icmp takes no --port"),
+                    ResolveError::PortRequired => anyhow!(
+                        "--port is required with --from and --to (except for --protocol icmp)"
+                    ),
+                    other => other.into(),
+                })?;
+            Ok(Entry {
+                name: flow_name(
+                    from,
+                    &target.shown,
+                    args.port.as_deref(),
+                    protocol_text.as_deref(),
+                ),
+                place: "the flow".to_owned(),
+                line: None,
+                request: Ok(Request {
+                    from: from.clone(),
+                    to: target.shown,
+                    spec,
+                    expect: args.expect,
+                    dns: learned.clone(),
+                }),
+            })
+        })
+        .collect()
 }
 
 /// The engine's flow spec from the user's texts; endpoints without a namespace are in

@@ -76,11 +76,11 @@ pub(super) fn peer(problems: &mut Problems, path: &str, raw: &RawPeer) -> Option
     problems.length(&field, names.len(), 1, 25);
     problems.set(&field, names.iter().map(|n| n.0.as_str()));
     for (i, name) in names.iter().enumerate() {
-        if !syntax::domain_name(&name.0) {
+        if let Some(why) = syntax::domain_name_problem(&name.0) {
             problems.push(
                 &INVALID_DOMAIN_NAME,
                 format!("{field}[{i}]"),
-                format!("{:?} is not a DNS name (a leading *. is allowed)", name.0),
+                format!("{:?} is not a domain name the CRD accepts: {why}", name.0),
             );
         }
     }

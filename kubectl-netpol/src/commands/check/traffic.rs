@@ -6,10 +6,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use netpol_engine::Protocol;
+use netpol_engine::dns::Resolution;
 use netpol_engine::load::{FieldRef, locate};
 use serde::Deserialize;
 
-use super::{Entry, Request, flow_name, flow_spec};
+use super::{Entry, Request, dns, flow_name, flow_spec};
 use crate::cli::Expectation;
 
 /// One entry of a traffic file.
@@ -24,18 +25,42 @@ struct TrafficEntry {
     protocol: Option<String>,
     #[serde(default)]
     expect: Option<String>,
+    /// Answers the source received: `NAME=ADDRESS`, as `--resolve`.
+    #[serde(default)]
+    resolve: Vec<String>,
+    /// The names `to` (an address) was learned for, as `--dns`.
+    #[serde(default)]
+    dns: Option<Names>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Names {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
 enum PortText {
     Number(u16),
     Name(String),
 }
 
+impl PortText {
+    fn text(&self) -> String {
+        match self {
+            Self::Number(n) => n.to_string(),
+            Self::Name(name) => name.clone(),
+        }
+    }
+}
+
 /// The entries of the traffic file at `path`, with their lines; endpoints without a namespace
-/// are in `namespace`. Only a file that is not a list at all is an error here.
-pub fn read(path: &Path, namespace: &str) -> Result<Vec<Entry>> {
+/// are in `namespace`; every source learned `resolved` besides its entry's answers. An entry
+/// to a name with several addresses is a flow to each. Only a file that is not a list at all
+/// is an error here.
+pub fn read(path: &Path, namespace: &str, resolved: &[Resolution]) -> Result<Vec<Entry>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let values: Vec<serde_yaml_ng::Value> = serde_yaml_ng::from_str(&text).with_context(|| {
@@ -54,18 +79,75 @@ pub fn read(path: &Path, namespace: &str) -> Result<Vec<Entry>> {
         .into_iter()
         .zip(lines)
         .enumerate()
-        .map(|(i, (value, at))| {
+        .flat_map(|(i, (value, at))| {
             let at_entry = || format!("{} entry {}", path.display(), i + 1);
             let name = written_name(&value).unwrap_or_else(|| format!("entry {}", i + 1));
-            let request = TrafficEntry::deserialize(value)
+            let requests = TrafficEntry::deserialize(value)
                 .map_err(|err| anyhow!("{}: {err}", at_entry()))
-                .and_then(|entry| request(entry, namespace).with_context(at_entry));
-            Entry {
-                name,
-                place: at_entry(),
-                line: at.map(|p| p.line),
-                request,
+                .and_then(|entry| requests(entry, namespace, resolved).with_context(at_entry));
+            let line = at.map(|p| p.line);
+            match requests {
+                Err(err) => vec![Entry {
+                    name,
+                    place: at_entry(),
+                    line,
+                    request: Err(err),
+                }],
+                Ok(requests) => requests
+                    .into_iter()
+                    .map(|(shown, request)| Entry {
+                        name: shown.unwrap_or_else(|| name.clone()),
+                        place: at_entry(),
+                        line,
+                        request: request.with_context(at_entry),
+                    })
+                    .collect(),
             }
+        })
+        .collect())
+}
+
+/// Flows, each with its name when it differs from the entry's.
+type Named = Vec<(Option<String>, Result<Request>)>;
+
+/// The flows of one entry: one, or one per address of a destination name.
+fn requests(entry: TrafficEntry, namespace: &str, resolved: &[Resolution]) -> Result<Named> {
+    let mut learned = resolved.to_vec();
+    learned.extend(dns::parse_resolve(&entry.resolve, dns::KEYS)?);
+    let names = match &entry.dns {
+        None => Vec::new(),
+        Some(Names::One(name)) => vec![name.clone()],
+        Some(Names::Many(names)) => names.clone(),
+    };
+    learned.extend(dns::parse_dns(&names, &entry.to, dns::KEYS)?);
+    let targets = dns::targets(&entry.to, &learned);
+    let several = targets.len() > 1 || targets[0].endpoint != entry.to;
+    Ok(targets
+        .into_iter()
+        .map(|target| {
+            let name = several.then(|| {
+                flow_name(
+                    &entry.from,
+                    &target.shown,
+                    entry.port.as_ref().map(PortText::text).as_deref(),
+                    entry.protocol.as_deref(),
+                )
+            });
+            let flow = TrafficEntry {
+                to: target.endpoint,
+                from: entry.from.clone(),
+                port: entry.port.clone(),
+                protocol: entry.protocol.clone(),
+                expect: entry.expect.clone(),
+                resolve: Vec::new(),
+                dns: None,
+            };
+            let request = request(flow, namespace).map(|r| Request {
+                to: target.shown,
+                dns: learned.clone(),
+                ..r
+            });
+            (name, request)
         })
         .collect())
 }
@@ -99,6 +181,7 @@ fn request(entry: TrafficEntry, namespace: &str) -> Result<Request> {
         from: entry.from,
         to: entry.to,
         expect,
+        dns: Vec::new(),
     })
 }
 
