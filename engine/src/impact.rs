@@ -16,7 +16,7 @@ pub(crate) mod tests;
 
 use std::time::Instant;
 
-pub use changes::{PolicyChange, PolicyChangeKind};
+pub use changes::{PolicyChange, PolicyChangeKind, policy_changes};
 pub use report::{Impact, ImpactGroup};
 
 use crate::engine::Engine;

@@ -227,7 +227,13 @@ pub struct DiffArgs {
     /// Namespace for objects that name none.
     #[arg(short = 'n', long, env = "NETPOL_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Exit with status 1 when the change newly denies any flow.
+    /// Recorded flows to replay instead of comparing every pair: JSON lines of `kubectl netpol
+    /// observe -o json`, `hubble observe -o json` or kube-network-policies' JSON log (`-` for
+    /// standard input). Repeatable. Lists the recorded flows whose verdict the change turns.
+    #[arg(long = "flows", value_name = "FILE")]
+    pub flows: Vec<PathBuf>,
+    /// Exit with status 1 when the change newly denies any flow (with --flows: any recorded
+    /// flow).
     #[arg(long)]
     pub fail_on_deny: bool,
     /// How many groups to list per direction (counts always cover all of them).

@@ -6,6 +6,7 @@ mod commands;
 mod input;
 mod live;
 mod output;
+mod recorded;
 mod xml;
 
 use std::ffi::OsString;

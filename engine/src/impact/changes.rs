@@ -21,7 +21,9 @@ pub struct PolicyChange {
     pub change: PolicyChangeKind,
 }
 
-pub(super) fn policy_changes(before: &Engine, after: &Engine) -> Vec<PolicyChange> {
+/// The policies added, removed or modified from `before` to `after`, sorted by kind, namespace
+/// and name.
+pub fn policy_changes(before: &Engine, after: &Engine) -> Vec<PolicyChange> {
     let all = |engine: &Engine| -> BTreeMap<PolicyRef, Policy> {
         let admin = engine
             .admin_policies()

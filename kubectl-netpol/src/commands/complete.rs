@@ -33,7 +33,7 @@ pub fn candidates(words: &[String]) -> String {
             NO_FILE_COMPLETION
         }
         Some(sub) => {
-            // After -f or --filename (or --traffic, --base, --kubeconfig), complete paths.
+            // After -f or --filename (or --traffic, --base, --flows, --kubeconfig), complete paths.
             let previous = before.last().map(String::as_str).unwrap_or_default();
             let values = sub
                 .get_arguments()
@@ -43,7 +43,16 @@ pub fn candidates(words: &[String]) -> String {
                 })
                 .map(|a| a.get_possible_values())
                 .filter(|values| !values.is_empty());
-            if ["-f", "--filename", "--traffic", "--base", "--kubeconfig"].contains(&previous) {
+            if [
+                "-f",
+                "--filename",
+                "--traffic",
+                "--base",
+                "--flows",
+                "--kubeconfig",
+            ]
+            .contains(&previous)
+            {
                 DEFAULT
             } else if let Some(values) = values {
                 // A flag with a fixed set of values (-o, --protocol, --fail-on): this

@@ -1,4 +1,7 @@
-//! `kubectl netpol diff`: what a change newly denies and newly allows.
+//! `kubectl netpol diff`: what a change newly denies and newly allows; with `--flows`, which
+//! recorded flows it turns.
+
+mod replay;
 
 use crate::output::out;
 use anyhow::{Context, Result, bail};
@@ -7,10 +10,12 @@ use netpol_engine::load::{ObjectKind, WorkloadKind};
 use netpol_engine::state::ObjectKey;
 
 use crate::cli::DiffArgs;
-use crate::input::{build_engine, check_loaded, load_paths, load_state};
+use crate::input::{build_engine, check_loaded, load_paths, load_state, timing};
 use crate::output::{Style, structured, table};
 
 pub fn run(args: &DiffArgs) -> Result<u8> {
+    // Recordings are read first: a file that is not one fails before the cluster is read.
+    let recording = replay::read(args)?;
     let namespace = args.namespace.as_deref().unwrap_or("default");
     // Without --base the current state is the live cluster.
     let before_state = load_state(&args.base, Some(namespace), &args.connection)?;
@@ -26,8 +31,13 @@ pub fn run(args: &DiffArgs) -> Result<u8> {
             bail!("--delete {text}: no {key} in the base");
         }
     }
+    let started = std::time::Instant::now();
     let before = build_engine(&before_state).context("the base")?;
     let after = build_engine(&after_state).context("the new state")?;
+    timing("build both engines", started);
+    if let Some(recording) = &recording {
+        return replay::run(args, &before, &after, recording);
+    }
     let result = impact(
         &before,
         &after,
