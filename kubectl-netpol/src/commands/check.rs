@@ -156,8 +156,8 @@ fn decide(engine: &Engine, audit: Option<&Engine>, request: &Request) -> Result<
             None => err.into(),
         }
     })?;
-    let verdict = engine.verdict_with_dns(&flow, &dns::answers(&request.dns));
     let answers = dns::answers(&request.dns);
+    let verdict = engine.verdict_with_dns(&flow, &answers);
     let audit = audit.and_then(|enforced| {
         let with = enforced.verdict_with_dns(&flow, &answers);
         audit_note(engine, &with, verdict.allowed)
