@@ -118,8 +118,9 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     /// Starts a control plane in a new directory under the system's temporary directory. A
-    /// failed start is tried once more on other ports (a port chosen free can be taken before
-    /// the component binds it); the first failure is printed.
+    /// start that still fails after [`launch`](Self::launch)'s own tries is tried once more on
+    /// other ports (a port chosen free can be taken before the component binds it); the first
+    /// failure is printed.
     pub fn start(script: &Path) -> Result<Self> {
         match Self::start_once(script, 0) {
             Ok(plane) => Ok(plane),
@@ -143,11 +144,102 @@ impl ControlPlane {
             ports: Ports::free(attempt)?,
             started_in: Duration::ZERO,
         };
+        plane.warm_binaries();
         let begun = Instant::now();
         // A failed start is dropped: what did start is stopped and the directory removed.
-        plane.run("start")?;
+        plane.launch()?;
         plane.started_in = begun.elapsed();
         Ok(plane)
+    }
+
+    /// Starts what is not running, in two stages (etcd and kube-apiserver, then the
+    /// controller-manager), each tried up to five times on the same ports.
+    ///
+    /// Why: the script decides that a component "exited" when its pid's `/proc/PID/exe` is not
+    /// yet the binary. On a machine slow to fork and exec (a CI runner under I/O load) its first
+    /// health poll can come before the launched shell has exec'd the binary, and the start fails
+    /// with an empty log although nothing went wrong. A failed `start` stops only what that call
+    /// launched, so staging keeps a slow controller-manager from taking the API server down with
+    /// it, and a retry launches only what is missing. A busy port is not retried here: the
+    /// caller picks other ports.
+    fn launch(&self) -> Result<()> {
+        const TRIES: u32 = 5;
+        for with_controller_manager in ["0", "1"] {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match self.run_with(
+                    "start",
+                    &[("WITH_CONTROLLER_MANAGER", with_controller_manager)],
+                ) {
+                    Ok(()) => break,
+                    Err(err) if tries < TRIES && !format!("{err:#}").contains("already in use") => {
+                        eprintln!("control plane: start try {tries} failed, trying again: {err:#}");
+                        self.stop_strays();
+                        // Slowness comes in spells (a neighbour's build): wait longer each time.
+                        std::thread::sleep(Duration::from_secs(u64::from(tries)));
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops processes started for this work directory that the script no longer tracks: a
+    /// component it gave up on as "exited" while it was still being exec'd lives on without a
+    /// pid file. Only processes whose command line points into this directory, which belongs
+    /// to this test process alone, are signalled.
+    fn stop_strays(&self) {
+        let strays = || -> Vec<u32> {
+            let dir = std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone());
+            let mine = format!("{}/", dir.display());
+            let Ok(entries) = std::fs::read_dir("/proc") else {
+                return Vec::new();
+            };
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| *pid != std::process::id())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                        cmdline
+                            .split(|b| *b == 0)
+                            .any(|arg| String::from_utf8_lossy(arg).contains(&mine))
+                    })
+                })
+                .collect()
+        };
+        for signal in ["-TERM", "-KILL"] {
+            let pids = strays();
+            if pids.is_empty() {
+                return;
+            }
+            eprintln!("control plane: stopping strays {pids:?} ({signal})");
+            let _ = Command::new("kill")
+                .arg(signal)
+                .args(pids.iter().map(u32::to_string))
+                .stderr(Stdio::null())
+                .status();
+            let begun = Instant::now();
+            while !strays().is_empty() && begun.elapsed() < Duration::from_secs(15) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+
+    /// Unpacks the shipped binaries (the script's `bin`) and reads them once, so that their
+    /// first exec does not wait on the disk. Best effort: `start` reports what is really wrong.
+    fn warm_binaries(&self) {
+        let Ok(output) = self.command("bin").stderr(Stdio::null()).output() else {
+            return;
+        };
+        let folder = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        for binary in ["etcd", "kube-apiserver", "kube-controller-manager"] {
+            if let Ok(mut file) = std::fs::File::open(folder.join(binary)) {
+                let _ = std::io::copy(&mut file, &mut std::io::sink());
+            }
+        }
     }
 
     /// The API server's URL.
@@ -168,7 +260,7 @@ impl ControlPlane {
     /// Starts again after [`stop`](Self::stop), on the same ports and data.
     pub fn resume(&self) -> Result<Duration> {
         let begun = Instant::now();
-        self.run("start")?;
+        self.launch()?;
         Ok(begun.elapsed())
     }
 
@@ -216,8 +308,13 @@ impl ControlPlane {
     }
 
     fn run(&self, verb: &str) -> Result<()> {
+        self.run_with(verb, &[])
+    }
+
+    fn run_with(&self, verb: &str, env: &[(&str, &str)]) -> Result<()> {
         let output = self
             .command(verb)
+            .envs(env.iter().copied())
             .output()
             .with_context(|| format!("running {} {verb}", self.script.display()))?;
         if !output.status.success() {
@@ -268,6 +365,7 @@ impl Drop for ControlPlane {
         if let Err(err) = self.run("stop") {
             eprintln!("control plane: {err:#}");
         }
+        self.stop_strays();
         if let Err(err) = std::fs::remove_dir_all(&self.dir) {
             eprintln!("control plane: removing {}: {err}", self.dir.display());
         }
