@@ -1,0 +1,3 @@
+//! Reading DNS responses on their way to pods (`response`), for egress `domainNames` rules.
+
+pub mod response;
