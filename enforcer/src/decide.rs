@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use netpol_engine::compile::CompileError;
-use netpol_engine::engine::Applied;
+use netpol_engine::dns::{DnsView, NoAnswers, cluster_dns_pods};
+use netpol_engine::engine::{AdminSlot, Applied};
 use netpol_engine::eval::DirectionDecision;
-use netpol_engine::model::Direction;
+use netpol_engine::model::{AdminPeer, Direction};
 use netpol_engine::{Endpoint, Engine, Flow, Protocol, State, VerdictCache};
 use rustc_hash::FxHashSet;
 
@@ -49,12 +50,16 @@ pub struct Refusal {
 pub struct Outcome {
     pub allowed: bool,
     pub refusal: Option<Refusal>,
+    /// Allowed only through a DNS answer the source learned, which expires: the kernel's
+    /// decision cache must not remember the tuple.
+    pub learned: bool,
 }
 
 impl Outcome {
     const ALLOW: Self = Self {
         allowed: true,
         refusal: None,
+        learned: false,
     };
 }
 
@@ -64,8 +69,12 @@ pub struct Snapshot {
     cache: VerdictCache,
     /// Addresses of this node's pods (not host-network).
     local: FxHashSet<IpAddr>,
-    /// Local pods whose new connections are queued, by the direction a policy affects.
+    /// Local pods whose new connections are queued, by the direction a policy affects, and
+    /// those whose DNS responses are (`queued.dns`: an egress `domainNames` rule applies).
     queued: Queued,
+    /// Addresses of the cluster DNS pods: the resolvers whose answers are learned (besides
+    /// those given by flag).
+    resolvers: FxHashSet<IpAddr>,
 }
 
 impl Snapshot {
@@ -79,6 +88,11 @@ impl Snapshot {
     pub fn new(engine: Arc<Engine>, node: &str) -> Self {
         let mut local = FxHashSet::default();
         let mut queued = Queued::default();
+        let by_name: FxHashSet<AdminSlot> = engine
+            .admin_policies()
+            .filter(|(_, p)| p.egress.iter().any(|r| r.peers.iter().any(is_domain_names)))
+            .map(|(slot, _)| slot)
+            .collect();
         for (id, pod) in engine.cluster.pods.iter().enumerate() {
             if pod.host_network || pod.template || pod.node.as_deref() != Some(node) {
                 continue;
@@ -86,6 +100,7 @@ impl Snapshot {
             let applied = engine.applied(engine.identity_of(id as u32));
             let egress = affects(&engine, applied, Direction::Egress);
             let ingress = affects(&engine, applied, Direction::Ingress);
+            let learns = applied.admin.iter().any(|slot| by_name.contains(slot));
             for ip in &pod.ips {
                 local.insert(*ip);
                 if egress {
@@ -94,14 +109,32 @@ impl Snapshot {
                 if ingress {
                     queued.ingress.insert(*ip);
                 }
+                if learns {
+                    queued.dns.insert(*ip);
+                }
             }
         }
+        let resolvers = cluster_dns_pods(&engine.cluster)
+            .into_iter()
+            .flat_map(|p| engine.cluster.pod(p).ips.clone())
+            .collect();
         Self {
             engine,
             cache: VerdictCache::new(CACHE_CAPACITY),
             local,
             queued,
+            resolvers,
         }
+    }
+
+    /// Whether the local pod at `ip` learns names from its DNS responses.
+    pub fn learns(&self, ip: &IpAddr) -> bool {
+        self.queued.dns.contains(ip)
+    }
+
+    /// Whether `ip` is a cluster DNS pod's.
+    pub fn is_cluster_resolver(&self, ip: &IpAddr) -> bool {
+        self.resolvers.contains(ip)
     }
 
     /// Local pods whose new connections must be queued.
@@ -116,6 +149,15 @@ impl Snapshot {
     /// Decides a packet: egress when the source is local, ingress when the destination is.
     /// Only those directions are evaluated: the other end's node decides the rest.
     pub fn decide(&self, packet: &Packet) -> Outcome {
+        self.decide_with_dns(packet, &NoAnswers)
+    }
+
+    /// `decide`, egress `domainNames` rules matching through what the source learned from
+    /// DNS. A direction allowed without answers is allowed with any (an answer can only make
+    /// an Accept rule match earlier), so the verdict cache, which knows nothing of DNS, is
+    /// asked first, and only a denied egress of a pod that learns is decided again with the
+    /// answers.
+    pub fn decide_with_dns(&self, packet: &Packet, dns: &dyn DnsView) -> Outcome {
         let here = [
             (Direction::Egress, self.is_local(&packet.src)),
             (Direction::Ingress, self.is_local(&packet.dst)),
@@ -124,8 +166,13 @@ impl Snapshot {
             return Outcome::ALLOW;
         }
         let flow = flow(packet);
+        let mut outcome = Outcome::ALLOW;
         for (direction, _) in here.into_iter().filter(|(_, local)| *local) {
-            let decision = self.cache.decide_direction(&self.engine, direction, &flow);
+            let mut decision = self.cache.decide_direction(&self.engine, direction, &flow);
+            if !decision.allowed && direction == Direction::Egress && self.learns(&packet.src) {
+                decision = self.engine.decide_direction_with_dns(direction, &flow, dns);
+                outcome.learned = decision.allowed;
+            }
             if !decision.allowed {
                 return Outcome {
                     allowed: false,
@@ -133,10 +180,11 @@ impl Snapshot {
                         direction,
                         decision,
                     }),
+                    learned: false,
                 };
             }
         }
-        Outcome::ALLOW
+        outcome
     }
 
     /// Names the policy and rule that denied, for the deny log.
@@ -162,6 +210,10 @@ impl Snapshot {
             ),
         }
     }
+}
+
+fn is_domain_names(peer: &AdminPeer) -> bool {
+    matches!(peer, AdminPeer::DomainNames(_))
 }
 
 /// True when a policy applied to a pod can decide its traffic in `direction`: an admin

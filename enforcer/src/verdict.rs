@@ -11,6 +11,7 @@ use nfq::{Queue, Verdict};
 
 use crate::affinity;
 use crate::decide::Snapshot;
+use crate::dns::learn::Learner;
 use crate::metrics::{Metrics, VerdictLabels};
 use crate::packet::{self, COPY_RANGE};
 
@@ -27,6 +28,8 @@ pub struct Shared {
     pub busy_poll: Option<Duration>,
     /// The mark an accept verdict sets for the decision cache's rule (0: the cache is off).
     decision_mark: AtomicU32,
+    /// What the pods learned from DNS, which egress `domainNames` rules match.
+    pub dns: Learner,
 }
 
 impl Shared {
@@ -38,6 +41,7 @@ impl Shared {
             deny_log: None,
             busy_poll: None,
             decision_mark: AtomicU32::new(0),
+            dns: Learner::default(),
         }
     }
 
@@ -49,7 +53,10 @@ impl Shared {
     /// being sent (queue threads hold the read lock until their verdict is sent), so that the
     /// decision cache, emptied after this, only ever holds verdicts of the new state.
     pub fn replace(&self, snapshot: Arc<Snapshot>) {
+        let learning = snapshot.clone();
         *self.snapshot.write().expect("snapshot lock") = snapshot;
+        // Answers of pods gone, or no longer under a domainNames rule, are of no more use.
+        self.dns.cache.retain_clients(|ip| learning.learns(ip));
     }
 
     /// Accept verdicts stop marking their packets; returns once every verdict decided before
@@ -82,12 +89,15 @@ impl Shared {
     /// Decides one packet's bytes with `snapshot` and records the verdict. The deny log line,
     /// when one is due, is left to the caller to write once the snapshot is released.
     pub fn judge_with(&self, snapshot: &Snapshot, bytes: &[u8], started: Instant) -> Judged {
-        let mut whole_tuple = false;
+        let mut cacheable_tuple = false;
         let mut denial = None;
         let (allowed, protocol) = match packet::parse(bytes) {
             Ok(packet) => {
-                whole_tuple = packet.has_whole_tuple();
-                let outcome = snapshot.decide(&packet);
+                // An answer learned after the snapshot was taken counts all the same.
+                let outcome = snapshot.decide_with_dns(&packet, &self.dns.cache.at(started));
+                // A verdict that rests on an answer ends with the answer's TTL: the kernel's
+                // cache of accepted tuples, which outlives it, must not remember the tuple.
+                cacheable_tuple = packet.has_whole_tuple() && !outcome.learned;
                 if let (Some(refusal), Some(limit)) = (&outcome.refusal, &self.deny_log)
                     && limit.admit()
                 {
@@ -116,7 +126,7 @@ impl Shared {
             .observe(started.elapsed().as_secs_f64());
         Judged {
             accept: allowed,
-            cacheable: allowed && whole_tuple,
+            cacheable: allowed && cacheable_tuple,
             denial,
         }
     }
@@ -332,6 +342,33 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn accepts_through_a_learned_answer_are_not_cached() {
+        use crate::dns::response::Learned;
+        use netpol_engine::dns::NameChain;
+        let loaded = netpol_engine::read_str("names.yaml", crate::decide::tests::NAMES, "default");
+        let (snapshot, _) = Snapshot::build(&netpol_engine::State::from_loaded(&loaded), "node-a");
+        let shared = Shared::new(snapshot, Arc::new(Metrics::default()), true);
+        // web (10.0.1.2) to 203.0.113.5, TCP 443.
+        let bytes = [
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 1, 2, 203, 0, 113, 5, 0x30, 0x39, 1,
+            0xbb,
+        ];
+        let judge = || shared.judge_with(&shared.snapshot(), &bytes, Instant::now());
+        assert!(!judge().accept, "nothing learned yet");
+        shared.dns.cache.learn(
+            "10.0.1.2".parse().unwrap(),
+            &[Learned {
+                chain: NameChain::new("api.example.com", &[]),
+                address: "203.0.113.5".parse().unwrap(),
+                ttl: 30,
+            }],
+            Instant::now(),
+        );
+        let judged = judge();
+        assert!(judged.accept && !judged.cacheable, "{judged:?}");
     }
 
     #[test]
