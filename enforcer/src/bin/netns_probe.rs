@@ -15,6 +15,8 @@
 //!
 //! - `resolve ID SERVER NAME udp|tcp TIMEOUT_MS` → the A records SERVER gives for NAME:
 //!   `ID IP,IP...`, `ID none` (NXDOMAIN or no address) or `ID fail`
+//! - `resolve-times ID SERVER NAME COUNT` → resolves COUNT times over UDP: `ID P50_US P99_US N`
+//!   (round trips timed in the pod, N of them answered)
 //! - `forge ID CLIENT NAME ADDRESS` → sends CLIENT, from UDP port 53, an answer it never asked
 //!   for; `ID ok|fail`
 //!
@@ -305,6 +307,25 @@ fn main() -> std::io::Result<()> {
                             .join(","),
                     };
                     say(&out, &format!("{id} {text}"));
+                }
+                ["resolve-times", id, server, name, count] => {
+                    let mut times = server.parse().map_or_else(
+                        |_| Vec::new(),
+                        |server| dns::round_trips(server, name, count.parse().unwrap_or(100)),
+                    );
+                    times.sort();
+                    let at = |q: f64| {
+                        times
+                            .get(
+                                ((times.len() as f64 * q) as usize)
+                                    .min(times.len().saturating_sub(1)),
+                            )
+                            .map_or(0, |d| d.as_micros())
+                    };
+                    say(
+                        &out,
+                        &format!("{id} {} {} {}", at(0.5), at(0.99), times.len()),
+                    );
                 }
                 ["forge", id, client, name, address] => {
                     let sent = client

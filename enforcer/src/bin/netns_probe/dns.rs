@@ -178,6 +178,17 @@ pub fn resolve(server: IpAddr, name: &str, tcp: bool, timeout: Duration) -> Opti
     addresses(&reply)
 }
 
+/// Resolves `name` over UDP `count` times in a row; each round trip's time.
+pub fn round_trips(server: IpAddr, name: &str, count: usize) -> Vec<Duration> {
+    (0..count)
+        .filter_map(|_| {
+            let started = std::time::Instant::now();
+            resolve(server, name, false, Duration::from_secs(1))?;
+            Some(started.elapsed())
+        })
+        .collect()
+}
+
 /// Sends, from UDP port 53, an answer `name → address` to `client` that it never asked for.
 pub fn forge(client: IpAddr, name: &str, address: &str) -> Option<()> {
     let zone = records(&format!("{name}/A/{address}/300"));
