@@ -5,20 +5,20 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use netpol_engine::compile::CompileError;
-use netpol_engine::engine::Applied;
 use std::sync::OnceLock;
 
+use netpol_engine::compile::CompileError;
+use netpol_engine::dns::{DnsView, NoAnswers, cluster_dns_pods};
+use netpol_engine::engine::{AdminSlot, Applied};
 use netpol_engine::eval::{Decider, DirectionDecision};
-use netpol_engine::model::{Direction, PolicyRef};
+use netpol_engine::model::{AdminPeer, Direction, PolicyRef};
+use netpol_engine::{Endpoint, Engine, Flow, Protocol, State, VerdictCache};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-
-use crate::metrics::PolicyLabels;
-use netpol_engine::{Endpoint, Engine, Flow, Protocol, State, VerdictCache};
 use rustc_hash::FxHashSet;
 
 use crate::kernel::Queued;
+use crate::metrics::PolicyLabels;
 use crate::packet::{Packet, Transport};
 
 /// Distinct flows remembered per engine before the cache starts over.
@@ -61,6 +61,9 @@ pub struct Outcome {
     /// With the audited policies enforced, when the verdict differs: that verdict and what
     /// decided it.
     pub audit: Option<AuditOutcome>,
+    /// Allowed only through a DNS answer the source learned, which expires: the kernel's
+    /// decision cache must not remember the tuple.
+    pub learned: bool,
 }
 
 /// What the state with its audited policies enforced would do with a packet.
@@ -77,6 +80,7 @@ impl Outcome {
         refusal: None,
         decided: None,
         audit: None,
+        learned: false,
     };
 }
 
@@ -93,8 +97,12 @@ pub struct Snapshot {
     cache: VerdictCache,
     /// Addresses of this node's pods (not host-network).
     local: FxHashSet<IpAddr>,
-    /// Local pods whose new connections are queued, by the direction a policy affects.
+    /// Local pods whose new connections are queued, by the direction a policy affects, and
+    /// those whose DNS responses are (`queued.dns`: an egress `domainNames` rule applies).
     queued: Queued,
+    /// Addresses of the cluster DNS pods: the resolvers whose answers are learned (besides
+    /// those given by flag).
+    resolvers: FxHashSet<IpAddr>,
     /// Present when some policy is audited (`netpol.io/enforcement: audit`).
     audit: Option<Audit>,
     /// Each policy's verdict counters, made once per snapshot off the packet path.
@@ -172,6 +180,13 @@ impl Snapshot {
         });
         // Pods that only audited policies select are queued too: their flows are reported.
         let selecting = audit.as_ref().map_or(&*engine, |a| &*a.engine);
+        // Audited domainNames rules learn too, so that what they would do is decided with
+        // the same answers.
+        let by_name: FxHashSet<AdminSlot> = selecting
+            .admin_policies()
+            .filter(|(_, p)| p.egress.iter().any(|r| r.peers.iter().any(is_domain_names)))
+            .map(|(slot, _)| slot)
+            .collect();
         for (id, pod) in engine.cluster.pods.iter().enumerate() {
             if pod.host_network || pod.template || pod.node.as_deref() != Some(node) {
                 continue;
@@ -179,6 +194,7 @@ impl Snapshot {
             let applied = selecting.applied(selecting.identity_of(id as u32));
             let egress = affects(selecting, applied, Direction::Egress);
             let ingress = affects(selecting, applied, Direction::Ingress);
+            let learns = applied.admin.iter().any(|slot| by_name.contains(slot));
             for ip in &pod.ips {
                 local.insert(*ip);
                 if egress {
@@ -187,16 +203,34 @@ impl Snapshot {
                 if ingress {
                     queued.ingress.insert(*ip);
                 }
+                if learns {
+                    queued.dns.insert(*ip);
+                }
             }
         }
+        let resolvers = cluster_dns_pods(&engine.cluster)
+            .into_iter()
+            .flat_map(|p| engine.cluster.pod(p).ips.clone())
+            .collect();
         Self {
             engine,
             cache: VerdictCache::new(CACHE_CAPACITY),
             local,
             queued,
+            resolvers,
             audit,
             counters: OnceLock::new(),
         }
+    }
+
+    /// Whether the local pod at `ip` learns names from its DNS responses.
+    pub fn learns(&self, ip: &IpAddr) -> bool {
+        self.queued.dns.contains(ip)
+    }
+
+    /// Whether `ip` is a cluster DNS pod's.
+    pub fn is_cluster_resolver(&self, ip: &IpAddr) -> bool {
+        self.resolvers.contains(ip)
     }
 
     /// Local pods whose new connections must be queued.
@@ -212,6 +246,12 @@ impl Snapshot {
     /// Only those directions are evaluated: the other end's node decides the rest. With audited
     /// policies, the packet is decided a second time with them enforced.
     pub fn decide(&self, packet: &Packet) -> Outcome {
+        self.decide_with_dns(packet, &NoAnswers)
+    }
+
+    /// `decide`, egress `domainNames` rules matching through what the source learned from
+    /// DNS (see [`walk`]).
+    pub fn decide_with_dns(&self, packet: &Packet, dns: &dyn DnsView) -> Outcome {
         let here = [
             (Direction::Egress, self.is_local(&packet.src)),
             (Direction::Ingress, self.is_local(&packet.dst)),
@@ -220,11 +260,15 @@ impl Snapshot {
             return Outcome::ALLOW;
         }
         let flow = flow(packet);
-        let (allowed, decided) = walk(&self.engine, &self.cache, &here, &flow);
+        let answers = self.learns(&packet.src).then_some(dns);
+        let walked = walk(&self.engine, &self.cache, &here, &flow, answers);
+        let allowed = walked.allowed;
+        let decided = walked.decided;
         let audit = self.audit.as_ref().and_then(|audit| {
-            let (would, (direction, decision)) = walk(&audit.engine, &audit.cache, &here, &flow);
-            (would != allowed).then_some(AuditOutcome {
-                allowed: would,
+            let would = walk(&audit.engine, &audit.cache, &here, &flow, answers);
+            let (direction, decision) = would.decided;
+            (would.allowed != allowed).then_some(AuditOutcome {
+                allowed: would.allowed,
                 direction,
                 decision,
             })
@@ -237,6 +281,7 @@ impl Snapshot {
             }),
             decided: Some(decided),
             audit,
+            learned: allowed && walked.learned,
         }
     }
 
@@ -311,23 +356,53 @@ impl Snapshot {
     }
 }
 
-/// Decides the local directions of a flow in order; the first refusal settles it. Returns the
-/// verdict and the direction that settled it (the last one decided when allowed).
+/// What [`walk`] found.
+struct Walked {
+    allowed: bool,
+    /// The direction that settled the verdict (the last one decided when allowed).
+    decided: (Direction, DirectionDecision),
+    /// Egress was allowed only through a learned answer.
+    learned: bool,
+}
+
+/// Decides the local directions of a flow in order; the first refusal settles it.
+///
+/// `answers` is what the source learned from DNS, when it learns at all. A direction allowed
+/// without answers is allowed with any (domainNames peers appear only in Accept rules, so an
+/// answer can only make an Accept match earlier), so the verdict cache, which knows nothing of
+/// DNS, is asked first, and only a denied egress is decided again with the answers.
 fn walk(
     engine: &Engine,
     cache: &VerdictCache,
     here: &[(Direction, bool); 2],
     flow: &Flow,
-) -> (bool, (Direction, DirectionDecision)) {
+    answers: Option<&dyn DnsView>,
+) -> Walked {
     let mut last = None;
+    let mut learned = false;
     for (direction, _) in here.iter().filter(|(_, local)| *local) {
-        let decision = cache.decide_direction(engine, *direction, flow);
+        let mut decision = cache.decide_direction(engine, *direction, flow);
+        if !decision.allowed
+            && *direction == Direction::Egress
+            && let Some(dns) = answers
+        {
+            decision = engine.decide_direction_with_dns(*direction, flow, dns);
+            learned = decision.allowed;
+        }
         last = Some((*direction, decision));
         if !decision.allowed {
-            return (false, (*direction, decision));
+            return Walked {
+                allowed: false,
+                decided: (*direction, decision),
+                learned: false,
+            };
         }
     }
-    (true, last.expect("a local end"))
+    Walked {
+        allowed: true,
+        decided: last.expect("a local end"),
+        learned,
+    }
 }
 
 /// True when a policy applied to a pod can decide its traffic in `direction`: an admin
@@ -342,6 +417,10 @@ fn affects(engine: &Engine, applied: &Applied, direction: Direction) -> bool {
             .netpols
             .iter()
             .any(|slot| engine.network_policy(*slot).rules(direction).is_some())
+}
+
+fn is_domain_names(peer: &AdminPeer) -> bool {
+    matches!(peer, AdminPeer::DomainNames(_))
 }
 
 #[cfg(test)]

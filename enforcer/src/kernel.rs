@@ -42,16 +42,19 @@ pub struct Queued {
     pub egress: BTreeSet<IpAddr>,
     /// Destinations: pods whose ingress is decided here.
     pub ingress: BTreeSet<IpAddr>,
+    /// Pods whose DNS responses are queued on their way in, to learn the answers their
+    /// egress `domainNames` rules match.
+    pub dns: BTreeSet<IpAddr>,
 }
 
 impl Queued {
-    /// Every queued address once, in order.
+    /// Every address whose connections are queued, once, in order.
     pub fn addresses(&self) -> BTreeSet<IpAddr> {
         self.egress.union(&self.ingress).copied().collect()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.egress.is_empty() && self.ingress.is_empty()
+        self.egress.is_empty() && self.ingress.is_empty() && self.dns.is_empty()
     }
 
     /// What going from `self` to `new` adds and removes, by direction.
@@ -61,10 +64,12 @@ impl Queued {
             added: Queued {
                 egress: diff(&new.egress, &self.egress),
                 ingress: diff(&new.ingress, &self.ingress),
+                dns: diff(&new.dns, &self.dns),
             },
             removed: Queued {
                 egress: diff(&self.egress, &new.egress),
                 ingress: diff(&self.ingress, &new.ingress),
+                dns: diff(&self.dns, &new.dns),
             },
         }
     }
@@ -101,14 +106,26 @@ pub struct RuleSet {
     pub fail_open: bool,
     pub queued: Queued,
     pub decision_cache: Option<DecisionCache>,
+    /// The queue DNS responses to `queued.dns` go to (UDP and TCP from port 53), read by a
+    /// thread that learns their answers; `None`: no DNS learning.
+    pub dns_queue: Option<u16>,
 }
 
 impl RuleSet {
     /// Whether `other` differs from this in the queued pods at most: then the rules stay and
     /// only the backend's address sets change.
     pub fn same_shape(&self, other: &RuleSet) -> bool {
-        (self.queues, self.fail_open, self.decision_cache)
-            == (other.queues, other.fail_open, other.decision_cache)
+        (
+            self.queues,
+            self.fail_open,
+            self.decision_cache,
+            self.dns_queue,
+        ) == (
+            other.queues,
+            other.fail_open,
+            other.decision_cache,
+            other.dns_queue,
+        )
     }
 }
 
@@ -226,9 +243,10 @@ mod tests {
             fail_open: true,
             queued: Queued {
                 egress: egress.iter().map(|a| a.parse().unwrap()).collect(),
-                ingress: Default::default(),
+                ..Default::default()
             },
             decision_cache: None,
+            dns_queue: None,
         }
     }
 

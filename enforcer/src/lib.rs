@@ -6,6 +6,7 @@ pub mod affinity;
 pub mod api;
 pub mod cut;
 pub mod decide;
+pub mod dns;
 pub mod enforcement;
 pub mod events;
 pub mod kernel;

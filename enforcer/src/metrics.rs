@@ -70,6 +70,19 @@ impl ResultLabels {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DnsLabels {
+    /// `learned`, `no-answer`, `untrusted`, `not-learning`, `not-dns`, `tcp-partial`,
+    /// `malformed` or `not-answer`.
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EvictionLabels {
+    /// `pod-limit` or `node-limit`.
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub verdicts: Family<VerdictLabels, Counter>,
@@ -80,6 +93,10 @@ pub struct Metrics {
     pub connections_cut: Counter,
     /// 1 while a failed rule sync or cut waits to be tried again.
     pub catching_up: Gauge,
+    pub dns_responses: Family<DnsLabels, Counter>,
+    pub dns_answer_seconds: Histogram,
+    pub dns_entries: Gauge,
+    pub dns_evictions: Family<EvictionLabels, Counter>,
     pub ready: AtomicBool,
     pub flow_verdicts: Family<FlowLabels, Counter>,
     pub policy_verdicts: Family<PolicyLabels, Counter>,
@@ -104,6 +121,30 @@ impl Default for Metrics {
         let cache_flushes = Family::<ResultLabels, Counter>::default();
         let connections_cut = Counter::default();
         let catching_up = Gauge::default();
+        let dns_responses = Family::<DnsLabels, Counter>::default();
+        let dns_answer_seconds = Histogram::new(exponential_buckets(0.5e-6, 2.0, 14));
+        let dns_entries = Gauge::default();
+        let dns_evictions = Family::<EvictionLabels, Counter>::default();
+        registry.register(
+            "dns_responses",
+            "DNS responses queued on their way to pods that learn names, by what became of them",
+            dns_responses.clone(),
+        );
+        registry.register(
+            "dns_answer_seconds",
+            "Time a DNS response is held: from read to verdict, its answers learned",
+            dns_answer_seconds.clone(),
+        );
+        registry.register(
+            "dns_entries",
+            "Learned (pod, name, address) entries held, expired ones until swept",
+            dns_entries.clone(),
+        );
+        registry.register(
+            "dns_evictions",
+            "Learned entries dropped before expiry to stay within --dns-max-entries-per-pod or --dns-max-entries",
+            dns_evictions.clone(),
+        );
         registry.register("verdicts", "Packets decided", verdicts.clone());
         registry.register(
             "decision_seconds",
@@ -168,6 +209,10 @@ impl Default for Metrics {
             cache_flushes,
             connections_cut,
             catching_up,
+            dns_responses,
+            dns_answer_seconds,
+            dns_entries,
+            dns_evictions,
             ready: AtomicBool::new(false),
         }
     }

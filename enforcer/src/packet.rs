@@ -82,6 +82,12 @@ pub enum ParseError {
 
 /// Parses an IPv4 or IPv6 packet starting at the network header.
 pub fn parse(bytes: &[u8]) -> Result<Packet, ParseError> {
+    parse_with_transport(bytes).map(|(packet, _)| packet)
+}
+
+/// `parse`, with the bytes from the transport header on: `None` for a later fragment, which
+/// has no transport header.
+pub fn parse_with_transport(bytes: &[u8]) -> Result<(Packet, Option<&[u8]>), ParseError> {
     let first = *bytes.first().ok_or(ParseError::Empty)?;
     match first >> 4 {
         4 => parse_v4(bytes),
@@ -90,7 +96,7 @@ pub fn parse(bytes: &[u8]) -> Result<Packet, ParseError> {
     }
 }
 
-fn parse_v4(bytes: &[u8]) -> Result<Packet, ParseError> {
+fn parse_v4(bytes: &[u8]) -> Result<(Packet, Option<&[u8]>), ParseError> {
     let header = bytes.get(..20).ok_or(ParseError::Truncated("IPv4"))?;
     let header_len = usize::from(header[0] & 0x0f) * 4;
     if header_len < 20 {
@@ -102,20 +108,19 @@ fn parse_v4(bytes: &[u8]) -> Result<Packet, ParseError> {
     // Only the first fragment carries the transport header (conntrack normally reassembles
     // before the queue, so this is defensive).
     let fragment_offset = u16::from_be_bytes([header[6], header[7]]) & 0x1fff;
-    let dst_port = if fragment_offset == 0 {
-        dst_port(transport, bytes.get(header_len..))
-    } else {
-        None
-    };
-    Ok(Packet {
+    let l4 = (fragment_offset == 0)
+        .then(|| bytes.get(header_len..))
+        .flatten();
+    let packet = Packet {
         src: src.into(),
         dst: dst.into(),
         transport,
-        dst_port,
-    })
+        dst_port: dst_port(transport, l4),
+    };
+    Ok((packet, l4))
 }
 
-fn parse_v6(bytes: &[u8]) -> Result<Packet, ParseError> {
+fn parse_v6(bytes: &[u8]) -> Result<(Packet, Option<&[u8]>), ParseError> {
     let header = bytes.get(..40).ok_or(ParseError::Truncated("IPv6"))?;
     let address = |at: usize| {
         let mut octets = [0u8; 16];
@@ -159,17 +164,14 @@ fn parse_v6(bytes: &[u8]) -> Result<Packet, ParseError> {
         }
     }
     let transport = Transport::from_number(next);
-    let dst_port = if first_fragment {
-        dst_port(transport, bytes.get(offset..))
-    } else {
-        None
-    };
-    Ok(Packet {
+    let l4 = first_fragment.then(|| bytes.get(offset..)).flatten();
+    let packet = Packet {
         src: src.into(),
         dst: dst.into(),
         transport,
-        dst_port,
-    })
+        dst_port: dst_port(transport, l4),
+    };
+    Ok((packet, l4))
 }
 
 /// TCP, UDP and SCTP all start with the source port then the destination port.

@@ -12,6 +12,8 @@ use clap::{Args, ValueEnum};
 
 use crate::affinity;
 use crate::decide::Snapshot;
+use crate::dns::config::LearningConfig;
+use crate::dns::learn::Learner;
 use crate::enforcement::{Enforcement, sync};
 use crate::events::{EventSettings, Events};
 use crate::kernel::{self, DecisionCache, Kernel, Queues, RuleSet};
@@ -109,6 +111,8 @@ pub struct Config {
     /// takes) until stopped, still without touching rules or queues.
     #[arg(long, requires = "dry_run")]
     pub follow: bool,
+    #[command(flatten)]
+    pub dns: LearningConfig,
 }
 
 /// One bit of the packet mark, as hexadecimal (`0x2000`) or decimal.
@@ -182,9 +186,18 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let (kernel, why) = choose_backend(config.backend);
     tracing::info!(backend = kernel.backend().name(), reason = %why, "rule backend");
 
+    let queues = Queues {
+        first: config.queue_base,
+        count: config.queues,
+    };
+    let dns_queue = config.dns.queue(queues).map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Metrics::default());
     let fail_open = config.fail_mode == FailMode::Open;
     let mut shared = Shared::new(snapshot, metrics.clone(), fail_open);
+    shared.dns = Learner::new(
+        config.dns.limits().map_err(anyhow::Error::msg)?,
+        config.dns.dns_resolver.clone(),
+    );
     if config.deny_log_rate > 0 {
         shared.deny_log = Some(RateLimit::new(config.deny_log_rate));
     }
@@ -202,10 +215,6 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         shared.busy_poll = Some(Duration::from_micros(config.busy_poll_us));
     }
     let shared = Arc::new(shared);
-    let queues = Queues {
-        first: config.queue_base,
-        count: config.queues,
-    };
     // Readers are bound before rules exist, so that fail-closed never drops for want of one.
     let allowed = affinity::allowed_cpus().context("reading this process's CPU set")?;
     for number in queues.numbers() {
@@ -217,6 +226,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         verdict::spawn(number, cpus, shared.clone())
             .with_context(|| format!("binding queue {number}"))?;
     }
+    if let Some(number) = dns_queue {
+        crate::dns::queue::spawn(number, shared.clone())
+            .with_context(|| format!("binding DNS queue {number}"))?;
+    }
     let bound = metrics::serve(config.metrics_addr, metrics.clone())
         .with_context(|| format!("serving metrics on {}", config.metrics_addr))?;
 
@@ -225,6 +238,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         fail_open,
         queued: shared.snapshot().queued().clone(),
         decision_cache: config.decision_cache(),
+        dns_queue,
     };
     // A set kept from an earlier run (fail-closed leaves it) holds verdicts of an older state.
     let with_cache = |rules: &RuleSet| {
@@ -255,6 +269,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         queued_pods = rules.queued.addresses().len(),
         queued_egress = rules.queued.egress.len(),
         queued_ingress = rules.queued.ingress.len(),
+        dns_learning_pods = rules.queued.dns.len(),
+        dns_queue = rules.dns_queue,
         decision_cache_seconds = rules.decision_cache.map_or(0, |c| c.timeout_secs),
         metrics = %bound,
         "ready"

@@ -11,6 +11,7 @@ use nfq::{Queue, Verdict};
 
 use crate::affinity;
 use crate::decide::{Outcome, Snapshot};
+use crate::dns::learn::Learner;
 use crate::events::{self, Events, Record};
 use crate::metrics::{FlowLabels, Metrics, VerdictLabels};
 use crate::packet::{self, COPY_RANGE};
@@ -30,6 +31,8 @@ pub struct Shared {
     decision_mark: AtomicU32,
     /// Verdict events (JSON lines, the ring readers follow).
     pub events: Option<Arc<Events>>,
+    /// What the pods learned from DNS, which egress `domainNames` rules match.
+    pub dns: Learner,
 }
 
 impl Shared {
@@ -43,6 +46,7 @@ impl Shared {
             busy_poll: None,
             decision_mark: AtomicU32::new(0),
             events: None,
+            dns: Learner::default(),
         }
     }
 
@@ -55,7 +59,10 @@ impl Shared {
     /// decision cache, emptied after this, only ever holds verdicts of the new state.
     pub fn replace(&self, snapshot: Arc<Snapshot>) {
         snapshot.attach_counters(&self.metrics.policy_verdicts);
+        let learning = snapshot.clone();
         *self.snapshot.write().expect("snapshot lock") = snapshot;
+        // Answers of pods gone, or no longer under a domainNames rule, are of no more use.
+        self.dns.cache.retain_clients(|ip| learning.learns(ip));
     }
 
     /// Accept verdicts stop marking their packets; returns once every verdict decided before
@@ -88,12 +95,15 @@ impl Shared {
     /// Decides one packet's bytes with `snapshot` and records the verdict. The deny log line,
     /// when one is due, is left to the caller to write once the snapshot is released.
     pub fn judge_with(&self, snapshot: &Arc<Snapshot>, bytes: &[u8], started: Instant) -> Judged {
-        let mut whole_tuple = false;
+        let mut cacheable_tuple = false;
         let mut denial = None;
         let (allowed, protocol) = match packet::parse(bytes) {
             Ok(packet) => {
-                whole_tuple = packet.has_whole_tuple();
-                let outcome = snapshot.decide(&packet);
+                // An answer learned after the snapshot was taken counts all the same.
+                let outcome = snapshot.decide_with_dns(&packet, &self.dns.cache.at(started));
+                // A verdict that rests on an answer ends with the answer's TTL: the kernel's
+                // cache of accepted tuples, which outlives it, must not remember the tuple.
+                cacheable_tuple = packet.has_whole_tuple() && !outcome.learned;
                 self.record(snapshot, &packet, &outcome);
                 if let (Some(refusal), Some(limit)) = (&outcome.refusal, &self.deny_log)
                     && limit.admit()
@@ -123,7 +133,7 @@ impl Shared {
             .observe(started.elapsed().as_secs_f64());
         Judged {
             accept: allowed,
-            cacheable: allowed && whole_tuple,
+            cacheable: allowed && cacheable_tuple,
             denial,
         }
     }
@@ -374,5 +384,32 @@ mod tests {
         let admitted = (0..10).filter(|_| limit.admit()).count();
         // The loop may straddle a second boundary.
         assert!((3..=6).contains(&admitted), "{admitted}");
+    }
+
+    #[test]
+    fn accepts_through_a_learned_answer_are_not_cached() {
+        use crate::dns::response::Learned;
+        use netpol_engine::dns::NameChain;
+        let loaded = netpol_engine::read_str("names.yaml", crate::decide::tests::NAMES, "default");
+        let (snapshot, _) = Snapshot::build(&netpol_engine::State::from_loaded(&loaded), "node-a");
+        let shared = Shared::new(snapshot, Arc::new(Metrics::default()), true);
+        // web (10.0.1.2) to 203.0.113.5, TCP 443.
+        let bytes = [
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 1, 2, 203, 0, 113, 5, 0x30, 0x39, 1,
+            0xbb,
+        ];
+        let judge = || shared.judge_with(&shared.snapshot(), &bytes, Instant::now());
+        assert!(!judge().accept, "nothing learned yet");
+        shared.dns.cache.learn(
+            "10.0.1.2".parse().unwrap(),
+            &[Learned {
+                chain: NameChain::new("api.example.com", &[]),
+                address: "203.0.113.5".parse().unwrap(),
+                ttl: 30,
+            }],
+            Instant::now(),
+        );
+        let judged = judge();
+        assert!(judged.accept && !judged.cacheable, "{judged:?}");
     }
 }

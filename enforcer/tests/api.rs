@@ -123,6 +123,7 @@ fn watch_events_reach_the_queues_rules_and_conntrack() {
             mark: 0x2000,
             timeout_secs: 60,
         }),
+        dns_queue: None,
     };
     assert!(queues.snapshot().decide(&tcp(WEB, DB, 5432)).allowed);
     // What the enforcer's loop does with each new engine (rules, queues, conntrack cuts).

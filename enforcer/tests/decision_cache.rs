@@ -108,12 +108,13 @@ fn rules(timeout_secs: u32) -> RuleSet {
         fail_open: true,
         queued: Queued {
             egress: [Ipv4Addr::new(10, 251, 1, 2).into()].into(),
-            ingress: Default::default(),
+            ..Default::default()
         },
         decision_cache: Some(DecisionCache {
             mark: MARK,
             timeout_secs,
         }),
+        dns_queue: None,
     }
 }
 

@@ -13,6 +13,26 @@ use std::net::IpAddr;
 
 pub use answers::{DnsAnswers, DnsInputError, Resolution};
 
+use crate::cluster::{Cluster, PodId};
+
+/// Where the cluster DNS pods are: kube-system, labelled `k8s-app=kube-dns` (CoreDNS and
+/// kube-dns alike keep the label, and the `kube-dns` Service selects by it).
+pub const CLUSTER_DNS_NAMESPACE: &str = "kube-system";
+pub const CLUSTER_DNS_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+
+/// The cluster DNS pods of the input.
+pub fn cluster_dns_pods(cluster: &Cluster) -> Vec<PodId> {
+    let Some(ns) = cluster.namespace(CLUSTER_DNS_NAMESPACE) else {
+        return Vec::new();
+    };
+    let (key, value) = CLUSTER_DNS_LABEL;
+    cluster.namespace_pods[ns as usize]
+        .iter()
+        .copied()
+        .filter(|p| cluster.pod(*p).labels.get(key).map(String::as_str) == Some(value))
+        .collect()
+}
+
 /// The names of one answer: the name the pod queried, then the CNAME targets the resolver
 /// followed to the address records, in order. Names are lowercase without the root's dot.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

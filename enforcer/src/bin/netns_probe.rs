@@ -13,8 +13,19 @@
 //! TCP port `SINK_PORT` accepts and closes at once, without a thread per connection, so that
 //! the connection-rate bench measures the network path, not the server.
 //!
-//! `netpol-netns-probe get ADDR PATH` instead prints the body of an HTTP GET (the enforcer's
-//! /metrics inside a node namespace).
+//! - `resolve ID SERVER NAME udp|tcp TIMEOUT_MS` → the A records SERVER gives for NAME:
+//!   `ID IP,IP...`, `ID none` (NXDOMAIN or no address) or `ID fail`
+//! - `resolve-times ID SERVER NAME COUNT` → resolves COUNT times over UDP: `ID P50_US P99_US N`
+//!   (round trips timed in the pod, N of them answered)
+//! - `forge ID CLIENT NAME ADDRESS` → sends CLIENT, from UDP port 53, an answer it never asked
+//!   for; `ID ok|fail`
+//!
+//! `--dns RECORDS` also serves DNS on port 53 (see `dns.rs`). `netpol-netns-probe get ADDR
+//! PATH` instead prints the body of an HTTP GET (the enforcer's /metrics inside a node
+//! namespace).
+
+#[path = "netns_probe/dns.rs"]
+mod dns;
 
 use std::collections::HashMap;
 use std::io::{BufRead, Read, Write};
@@ -222,6 +233,9 @@ fn main() -> std::io::Result<()> {
     for port in &ports {
         serve(*port, sctp)?;
     }
+    if let Some(records) = args.iter().skip_while(|a| *a != "--dns").nth(1) {
+        dns::serve(records)?;
+    }
     let out: Out = Arc::new(Mutex::new(std::io::stdout()));
     say(&out, &format!("ready sctp={sctp}"));
     let held: Arc<Mutex<HashMap<String, TcpStream>>> = Arc::default();
@@ -278,6 +292,47 @@ fn main() -> std::io::Result<()> {
                         connectors.into_iter().map(|c| c.join().unwrap_or(0)).sum()
                     });
                     say(&out, &format!("{id} {count}"));
+                }
+                ["resolve", id, server, name, transport, timeout] => {
+                    let answer = server.parse().ok().and_then(|server| {
+                        dns::resolve(server, name, *transport == "tcp", ms(timeout))
+                    });
+                    let text = match answer {
+                        None => "fail".to_owned(),
+                        Some(found) if found.is_empty() => "none".to_owned(),
+                        Some(found) => found
+                            .iter()
+                            .map(IpAddr::to_string)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    };
+                    say(&out, &format!("{id} {text}"));
+                }
+                ["resolve-times", id, server, name, count] => {
+                    let mut times = server.parse().map_or_else(
+                        |_| Vec::new(),
+                        |server| dns::round_trips(server, name, count.parse().unwrap_or(100)),
+                    );
+                    times.sort();
+                    let at = |q: f64| {
+                        times
+                            .get(
+                                ((times.len() as f64 * q) as usize)
+                                    .min(times.len().saturating_sub(1)),
+                            )
+                            .map_or(0, |d| d.as_micros())
+                    };
+                    say(
+                        &out,
+                        &format!("{id} {} {} {}", at(0.5), at(0.99), times.len()),
+                    );
+                }
+                ["forge", id, client, name, address] => {
+                    let sent = client
+                        .parse()
+                        .ok()
+                        .and_then(|client| dns::forge(client, name, address));
+                    say(&out, &format!("{id} {}", verdict(sent.is_some())));
                 }
                 _ => say(&out, &format!("? {line}")),
             }

@@ -217,3 +217,75 @@ fn portless_protocols_are_one_portless_flow() {
     let f = flow(&packet("10.0.0.1", "10.0.0.2", Transport::Sctp, Some(9)));
     assert_eq!((f.protocol, f.port), (Protocol::Sctp, 9));
 }
+
+/// web may reach names under *.example.com on TCP 443 and nothing else outside the cluster;
+/// coredns is the cluster DNS pod.
+pub(crate) const NAMES: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: shop}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: kube-system}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, labels: {app: web}}
+spec: {nodeName: node-a, containers: [{name: c, image: i}]}
+status: {podIP: 10.0.1.2, podIPs: [{ip: 10.0.1.2}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: coredns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+spec: {nodeName: node-b, containers: [{name: c, image: i}]}
+status: {podIP: 10.0.9.10, podIPs: [{ip: 10.0.9.10}]}
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: egress-saas}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {matchLabels: {team: shop}}}
+  egress:
+  - {name: saas, action: Accept, to: [{domainNames: ["*.example.com"]}], protocols: [{tcp: {destinationPort: {number: 443}}}]}
+  - {name: deny-rest, action: Deny, to: [{networks: [0.0.0.0/0]}]}
+"#;
+
+#[test]
+fn egress_by_name_rests_on_what_the_pod_learned() {
+    use netpol_engine::dns::{DnsAnswers, NoAnswers};
+    let loaded = read_str("names.yaml", NAMES, "default");
+    let (a, errors) = Snapshot::build(&State::from_loaded(&loaded), "node-a");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(ips(&a.queued().dns), ["10.0.1.2"], "web learns");
+    assert!(a.is_cluster_resolver(&"10.0.9.10".parse().unwrap()));
+    let mut answers = DnsAnswers::default();
+    let learned = |client: &str| {
+        let mut answers = DnsAnswers::default();
+        answers.add(
+            Some(client.parse().unwrap()),
+            "api.example.com=203.0.113.5".parse().unwrap(),
+            Some(30),
+        );
+        answers
+    };
+    let to = |address: &str| packet("10.0.1.2", address, Transport::Tcp, Some(443));
+    let outcome = a.decide_with_dns(&to("203.0.113.5"), &learned("10.0.1.2"));
+    assert!(outcome.allowed && outcome.learned, "{outcome:?}");
+    assert!(!a.decide_with_dns(&to("203.0.113.5"), &NoAnswers).allowed);
+    assert!(
+        !a.decide_with_dns(&to("203.0.113.6"), &learned("10.0.1.2"))
+            .allowed
+    );
+    assert!(
+        !a.decide_with_dns(&to("203.0.113.5"), &learned("10.0.1.3"))
+            .allowed,
+        "another pod's answer"
+    );
+    answers.add(None, "api.example.com=10.0.9.10".parse().unwrap(), None);
+    let dns = packet("10.0.1.2", "10.0.9.10", Transport::Udp, Some(53));
+    let outcome = a.decide_with_dns(&dns, &answers);
+    assert!(!outcome.allowed, "the rule's port is 443 only: {outcome:?}");
+}

@@ -22,6 +22,7 @@ fn started(decision_cache: Option<DecisionCache>) -> RuleSet {
         fail_open: true,
         queued: Default::default(),
         decision_cache,
+        dns_queue: None,
     }
 }
 

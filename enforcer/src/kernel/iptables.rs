@@ -7,11 +7,20 @@
 //! whatever the number of pods, is rewritten at each install with `iptables-restore
 //! --noflush`, which replaces it in one transaction.
 //!
+//! DNS learning: chain `NETPOL-ENFORCER-DNS` in the `mangle` table, jumped to from its FORWARD
+//! (resolvers in pods, or elsewhere) and OUTPUT (a resolver on the node itself: NodeLocal
+//! DNSCache, a host-network DNS pod) for every packet, queues UDP and TCP from port 53 to the
+//! addresses in the family's dns ipset. `mangle` because an accept verdict ends only the table whose rule queued the packet:
+//! the response then goes through `filter`'s FORWARD (kube-proxy's, the CNI's and ours) as if
+//! it had never been queued, while a queue rule in `filter` would let it skip the rest of
+//! that chain.
+//!
 //! With the decision cache, an ipset per family holds the accepted tuples: the chain's first
 //! rule lets a new connection whose tuple is in it through, and a chain in the `security` table
 //! (whose FORWARD runs after `filter`'s, so after the queue's verdict) adds the tuples of the
 //! packets an accept verdict marked.
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +32,14 @@ use super::{
 };
 
 pub const CHAIN: &str = "NETPOL-ENFORCER";
+/// In the `mangle` table: queues DNS responses to the pods that learn names.
+pub const DNS_CHAIN: &str = "NETPOL-ENFORCER-DNS";
+
+/// Every packet, not only new connections: a DNS response belongs to a flow the query began.
+const DNS_JUMPS: [[&str; 4]; 2] = [
+    ["FORWARD", "-j", DNS_CHAIN, "-w"],
+    ["OUTPUT", "-j", DNS_CHAIN, "-w"],
+];
 /// In the `security` table: records the tuples of accepted packets.
 pub const CACHE_CHAIN: &str = "NETPOL-ENFORCER-DECIDED";
 
@@ -72,6 +89,24 @@ impl Family {
 
     fn of(ip: &IpAddr) -> Self {
         if ip.is_ipv4() { Self::V4 } else { Self::V6 }
+    }
+
+    /// The ipset of the local pods whose DNS responses are queued.
+    pub fn dns_set(self) -> &'static str {
+        match self {
+            Self::V4 => "netpol-enforcer-dns-v4",
+            Self::V6 => "netpol-enforcer-dns-v6",
+        }
+    }
+
+    /// Every set of pod addresses, with the addresses of `queued` it holds.
+    fn pod_sets(self, queued: &Queued) -> [(&'static str, &BTreeSet<IpAddr>); 3] {
+        let [egress, ingress] = self.queued_sets();
+        [
+            (egress, &queued.egress),
+            (ingress, &queued.ingress),
+            (self.dns_set(), &queued.dns),
+        ]
     }
 
     /// The ipset holding this family's accepted tuples.
@@ -143,6 +178,17 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
         );
     }
     text.push_str("COMMIT\n");
+    if let Some(queue) = rules.dns_queue {
+        let set = family.dns_set();
+        let _ = writeln!(text, "*mangle\n:{DNS_CHAIN} - [0:0]");
+        for protocol in ["udp", "tcp"] {
+            let _ = writeln!(
+                text,
+                "-A {DNS_CHAIN} -p {protocol} --sport 53 -m set --match-set {set} dst -j NFQUEUE --queue-num {queue}{bypass}"
+            );
+        }
+        text.push_str("COMMIT\n");
+    }
     if let Some(cache) = rules.decision_cache {
         let (set, mark) = (family.cache_set(), cache.mark);
         let _ = write!(
@@ -160,8 +206,7 @@ pub fn render(rules: &RuleSet, family: Family) -> String {
 /// else: each is built beside the set in force and swapped in, so it changes at once.
 pub fn render_queued(queued: &Queued, family: Family) -> String {
     let mut text = String::new();
-    let [egress, ingress] = family.queued_sets();
-    for (set, addresses) in [(egress, &queued.egress), (ingress, &queued.ingress)] {
+    for (set, addresses) in family.pod_sets(queued) {
         let (kind, fresh) = (family.ipset_family(), format!("{set}-new"));
         let _ = writeln!(text, "create {fresh} hash:ip family {kind}\nflush {fresh}");
         for ip in addresses.iter().filter(|ip| Family::of(ip) == family) {
@@ -179,10 +224,9 @@ pub fn render_queued(queued: &Queued, family: Family) -> String {
 /// first (an address queued in both states never leaves its set); `None` when the family has
 /// no change.
 pub fn render_changes(changes: &QueuedChanges, family: Family) -> Option<String> {
-    let [egress, ingress] = family.queued_sets();
     let mut text = String::new();
     for (verb, queued) in [("add", &changes.added), ("del", &changes.removed)] {
-        for (set, addresses) in [(egress, &queued.egress), (ingress, &queued.ingress)] {
+        for (set, addresses) in family.pod_sets(queued) {
             for ip in addresses.iter().filter(|ip| Family::of(ip) == family) {
                 let _ = writeln!(text, "{verb} {set} {ip}");
             }
@@ -232,6 +276,14 @@ fn remove_cache(tool: &str, family: Family) {
     delete_rule(tool, "security", &CACHE_JUMP);
     let _ = delete_chain(tool, "security", CACHE_CHAIN);
     let _ = run("ipset", &["destroy", family.cache_set()], None);
+}
+
+/// Removes the DNS chain (absent unless learning was on).
+fn remove_dns(tool: &str) {
+    for jump in &DNS_JUMPS {
+        delete_rule(tool, "mangle", jump);
+    }
+    let _ = delete_chain(tool, "mangle", DNS_CHAIN);
 }
 
 /// `tool -t table VERB rule...`.
@@ -305,6 +357,13 @@ impl Iptables {
         // them back if another tool flushed the chain or FORWARD.
         run(restore, &["-w", "--noflush"], Some(&render(rules, family)))?;
         ensure_rule(tool, "filter", &JUMP)?;
+        if rules.dns_queue.is_some() {
+            for jump in &DNS_JUMPS {
+                ensure_rule(tool, "mangle", jump)?;
+            }
+        } else if whole {
+            remove_dns(tool);
+        }
         if rules.decision_cache.is_some() {
             ensure_rule(tool, "security", &CACHE_JUMP)?;
         } else if whole {
@@ -320,8 +379,9 @@ impl Iptables {
         delete_rule(tool, "filter", &JUMP);
         let removed = delete_chain(tool, "filter", CHAIN);
         remove_cache(tool, family);
+        remove_dns(tool);
         // Once no rule refers to them; with the spare a failed refill may have left.
-        for set in family.queued_sets() {
+        for set in family.queued_sets().into_iter().chain([family.dns_set()]) {
             for name in [set.to_owned(), format!("{set}-new")] {
                 let _ = run("ipset", &["destroy", &name], None);
             }
@@ -353,6 +413,7 @@ fn has_ipv6(queued: &Queued) -> bool {
         .egress
         .iter()
         .chain(&queued.ingress)
+        .chain(&queued.dns)
         .any(IpAddr::is_ipv6)
 }
 
@@ -416,8 +477,10 @@ mod tests {
             queued: crate::kernel::Queued {
                 egress: set.clone(),
                 ingress: set,
+                dns: Default::default(),
             },
             decision_cache: None,
+            dns_queue: None,
         }
     }
 
@@ -463,7 +526,12 @@ mod tests {
              add netpol-enforcer-ingress-v4-new 10.0.0.3\n\
              create netpol-enforcer-ingress-v4 hash:ip family inet\n\
              swap netpol-enforcer-ingress-v4-new netpol-enforcer-ingress-v4\n\
-             destroy netpol-enforcer-ingress-v4-new\n"
+             destroy netpol-enforcer-ingress-v4-new\n\
+             create netpol-enforcer-dns-v4-new hash:ip family inet\n\
+             flush netpol-enforcer-dns-v4-new\n\
+             create netpol-enforcer-dns-v4 hash:ip family inet\n\
+             swap netpol-enforcer-dns-v4-new netpol-enforcer-dns-v4\n\
+             destroy netpol-enforcer-dns-v4-new\n"
         );
         let v6 = render_queued(&r.queued, Family::V6);
         assert!(
@@ -496,6 +564,33 @@ mod tests {
         assert_eq!(
             render_changes(&before.changes_to(&before), Family::V4),
             None
+        );
+    }
+
+    #[test]
+    fn dns_responses_to_learning_pods_are_queued_in_mangle() {
+        let mut r = rules(1, false, &["10.0.0.2"]);
+        r.dns_queue = Some(7);
+        r.queued.dns.insert("10.0.0.2".parse().unwrap());
+        let text = render(&r, Family::V4);
+        assert!(
+            text.ends_with(
+                "COMMIT\n*mangle\n:NETPOL-ENFORCER-DNS - [0:0]\n\
+                 -A NETPOL-ENFORCER-DNS -p udp --sport 53 -m set --match-set netpol-enforcer-dns-v4 dst -j NFQUEUE --queue-num 7\n\
+                 -A NETPOL-ENFORCER-DNS -p tcp --sport 53 -m set --match-set netpol-enforcer-dns-v4 dst -j NFQUEUE --queue-num 7\n\
+                 COMMIT\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !render(&rules(1, false, &[]), Family::V4).contains("mangle"),
+            "no learning, no chain"
+        );
+        let mut after = r.queued.clone();
+        after.dns.insert("10.0.0.9".parse().unwrap());
+        assert_eq!(
+            render_changes(&r.queued.changes_to(&after), Family::V4).as_deref(),
+            Some("add netpol-enforcer-dns-v4 10.0.0.9\n")
         );
     }
 

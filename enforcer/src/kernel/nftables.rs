@@ -2,7 +2,11 @@
 //! selected pods with the native `queue` statement. The table is replaced whole in one `nft -f`
 //! transaction when the rules' shape changes (queues, fail mode, cache); a change of queued
 //! pods adds and deletes just those set elements, also in one transaction. Used only when the
-//! kernel has the queue expression (`probe`).
+//! kernel has the queue expression (`probe`). DNS learning: base chains `dns` (forward) and
+//! `dns_local` (output: a resolver on the node itself) at the mangle priority queue UDP and TCP
+//! from port 53 to the addresses of sets `dns4`/`dns6`; each base chain is a hook of its own,
+//! so an accept verdict there leaves every later chain (ours at priority 0 included) to see
+//! the response as usual.
 
 use std::fmt::Write;
 use std::net::IpAddr;
@@ -45,6 +49,16 @@ fn queued_sets(queued: &Queued) -> [(&'static str, &'static str, Vec<IpAddr>, &'
     ]
 }
 
+/// The sets of pods whose DNS responses are queued: name, element type, addresses, match.
+#[rustfmt::skip]
+fn dns_sets(queued: &Queued) -> [(&'static str, &'static str, Vec<IpAddr>, &'static str); 2] {
+    let pick = |v4: bool| queued.dns.iter().filter(|ip| ip.is_ipv4() == v4).copied().collect();
+    [
+        ("dns4", "ipv4_addr", pick(true), "ip daddr"),
+        ("dns6", "ipv6_addr", pick(false), "ip6 daddr"),
+    ]
+}
+
 fn joined(addresses: &[IpAddr]) -> String {
     addresses
         .iter()
@@ -58,7 +72,7 @@ fn joined(addresses: &[IpAddr]) -> String {
 pub fn render_changes(changes: &QueuedChanges) -> Option<String> {
     let mut text = String::new();
     for (verb, queued) in [("add", &changes.added), ("delete", &changes.removed)] {
-        for (name, _, addresses, _) in queued_sets(queued) {
+        for (name, _, addresses, _) in queued_sets(queued).into_iter().chain(dns_sets(queued)) {
             if !addresses.is_empty() {
                 let _ = writeln!(
                     text,
@@ -93,7 +107,8 @@ pub fn render(rules: &RuleSet) -> String {
     let mut text =
         format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\ntable inet {TABLE} {{\n");
     let sets = queued_sets(&rules.queued);
-    for (name, kind, addresses, _) in &sets {
+    let dns = dns_sets(&rules.queued);
+    for (name, kind, addresses, _) in sets.iter().chain(&dns) {
         let _ = write!(text, " set {name} {{ type {kind};");
         if !addresses.is_empty() {
             let _ = write!(text, " elements = {{ {} }};", joined(addresses));
@@ -129,6 +144,22 @@ pub fn render(rules: &RuleSet) -> String {
         let _ = writeln!(text, "  {matches} @{name} {queue}{flags}");
     }
     text.push_str(" }\n");
+    if let Some(queue) = rules.dns_queue {
+        let bypass = if rules.fail_open { " bypass" } else { "" };
+        for (chain, hook) in [("dns", "forward"), ("dns_local", "output")] {
+            let _ = writeln!(
+                text,
+                " chain {chain} {{\n  type filter hook {hook} priority mangle; policy accept;"
+            );
+            for (name, _, _, matches) in &dns {
+                let _ = writeln!(
+                    text,
+                    "  meta l4proto {{ udp, tcp }} th sport 53 {matches} @{name} queue num {queue}{bypass}"
+                );
+            }
+            text.push_str(" }\n");
+        }
+    }
     if let Some(cache) = rules.decision_cache {
         // After the queue's chain (priority 0): records what an accept verdict marked. Ports
         // are read only for the protocols that have them.
@@ -210,8 +241,10 @@ mod tests {
                     .iter()
                     .map(|a| a.parse().unwrap())
                     .collect(),
+                dns: ["10.0.0.2".parse().unwrap()].into(),
             },
             decision_cache: None,
+            dns_queue: Some(4),
         };
         let text = render(&rules);
         for expected in [
@@ -223,6 +256,9 @@ mod tests {
             "ip saddr @egress4 queue num 0-1 bypass,fanout",
             "ip daddr @ingress4 queue num 0-1 bypass,fanout",
             "ip6 saddr @egress6 queue num 0-1 bypass,fanout",
+            "set dns4 { type ipv4_addr; elements = { 10.0.0.2 }; }",
+            " chain dns_local {\n  type filter hook output priority mangle; policy accept;\n",
+            " chain dns {\n  type filter hook forward priority mangle; policy accept;\n  meta l4proto { udp, tcp } th sport 53 ip daddr @dns4 queue num 4 bypass\n  meta l4proto { udp, tcp } th sport 53 ip6 daddr @dns6 queue num 4 bypass\n }\n",
         ] {
             assert!(text.contains(expected), "{expected} in {text}");
         }
@@ -238,15 +274,18 @@ mod tests {
         let before = crate::kernel::Queued {
             egress: ips(&["10.0.0.2", "fd00::2"]),
             ingress: ips(&["10.0.0.3"]),
+            dns: ips(&[]),
         };
         let after = crate::kernel::Queued {
             egress: ips(&["10.0.0.2"]),
             ingress: ips(&["10.0.0.3", "10.0.0.4", "10.0.0.5"]),
+            dns: ips(&["10.0.0.2"]),
         };
         assert_eq!(
             render_changes(&before.changes_to(&after)).as_deref(),
             Some(
                 "add element inet netpol_enforcer ingress4 { 10.0.0.4, 10.0.0.5 }\n\
+                 add element inet netpol_enforcer dns4 { 10.0.0.2 }\n\
                  delete element inet netpol_enforcer egress6 { fd00::2 }\n"
             )
         );
@@ -260,12 +299,13 @@ mod tests {
             fail_open: true,
             queued: crate::kernel::Queued {
                 egress: ["10.0.0.2".parse().unwrap()].into(),
-                ingress: Default::default(),
+                ..Default::default()
             },
             decision_cache: Some(crate::kernel::DecisionCache {
                 mark: 0x2000,
                 timeout_secs: 30,
             }),
+            dns_queue: None,
         };
         let text = render(&rules);
         for expected in [

@@ -29,11 +29,17 @@ impl Agent {
     /// An agent whose echo servers listen on `ports` (TCP and UDP). The probe binary is
     /// `crate::probe_binary()`: each test crate that includes this file says where it is.
     pub fn serving(netns: &str, ports: &[u16]) -> anyhow::Result<Self> {
+        Self::with_args(netns, ports, &[])
+    }
+
+    /// `serving`, with more arguments for the probe (`--dns RECORDS`).
+    pub fn with_args(netns: &str, ports: &[u16], extra: &[&str]) -> anyhow::Result<Self> {
         let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
         let mut child = Command::new("ip")
             .args(["netns", "exec", netns])
             .arg(crate::probe_binary())
             .args(["--ports", &ports.join(",")])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

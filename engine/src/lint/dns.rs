@@ -19,8 +19,9 @@ pub(super) const EGRESS_BLOCKS_DNS: Check = Check {
     summary: "pods whose egress policies deny UDP or TCP 53 to the kube-dns pods in kube-system",
 };
 
-pub(super) const DNS_NAMESPACE: &str = "kube-system";
-pub(super) const DNS_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+pub(super) use crate::dns::{
+    CLUSTER_DNS_LABEL as DNS_LABEL, CLUSTER_DNS_NAMESPACE as DNS_NAMESPACE,
+};
 
 /// Who denied: the admin policy and rule, or the isolating NetworkPolicies.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -78,15 +79,7 @@ pub(super) struct ClusterDns {
 }
 
 pub(super) fn cluster_dns(engine: &Engine) -> Option<ClusterDns> {
-    let cluster = &engine.cluster;
-    let ns = cluster.namespace(DNS_NAMESPACE)?;
-    let dns_pods: Vec<PodId> = cluster.namespace_pods[ns as usize]
-        .iter()
-        .copied()
-        .filter(|p| {
-            cluster.pod(*p).labels.get(DNS_LABEL.0).map(String::as_str) == Some(DNS_LABEL.1)
-        })
-        .collect();
+    let dns_pods = crate::dns::cluster_dns_pods(&engine.cluster);
     let mut identities: Vec<IdentityId> = dns_pods.iter().map(|p| engine.identity_of(*p)).collect();
     identities.sort_unstable();
     identities.dedup();
