@@ -42,6 +42,9 @@ pub struct Record {
     pub snapshot: Arc<Snapshot>,
     pub flow: Flow,
     pub outcome: Outcome,
+    /// The answer an egress allowed through DNS rested on (`Engine::answer_used`), found when
+    /// the event was admitted, while the answer still lived.
+    pub via_dns: Option<String>,
 }
 
 /// The last events, numbered, for readers that follow.
@@ -267,6 +270,7 @@ fn event(record: &Record, node: &str) -> Option<FlowEvent> {
         }
         .to_owned(),
         decided_by: decided_by(engine, direction, &decision, &flow),
+        via_dns: record.via_dns.clone(),
         audit,
     })
 }

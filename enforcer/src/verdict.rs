@@ -140,6 +140,18 @@ impl Shared {
 }
 
 impl Shared {
+    /// The answer a learned egress verdict rested on, in words: the egress decided again with
+    /// the answers (only for an event admitted, never on the packet path of others).
+    fn answer_used(&self, snapshot: &Snapshot, flow: &netpol_engine::Flow) -> Option<String> {
+        let answers = self.dns.cache.at(Instant::now());
+        let egress = snapshot.engine.decide_direction_with_dns(
+            netpol_engine::model::Direction::Egress,
+            flow,
+            &answers,
+        );
+        snapshot.engine.answer_used(flow, &egress, &answers)
+    }
+
     /// Counts a decided connection by tier, direction and policy, and offers it as an event.
     fn record(&self, snapshot: &Arc<Snapshot>, packet: &packet::Packet, outcome: &Outcome) {
         let Some((direction, decision)) = outcome.decided else {
@@ -161,6 +173,10 @@ impl Shared {
                 snapshot: snapshot.clone(),
                 flow,
                 outcome: *outcome,
+                via_dns: outcome
+                    .learned
+                    .then(|| self.answer_used(snapshot, &flow))
+                    .flatten(),
             });
         }
     }

@@ -107,12 +107,37 @@ fn counter(metrics: &str, name: &str) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
-fn scenario(pods: &mut Pods, n1: &str) -> anyhow::Result<()> {
+/// Waits up to 2 s for a verdict event line of `events` holding every one of `parts`.
+fn event_with(events: &std::path::Path, parts: &[&str]) -> anyhow::Result<String> {
+    let begun = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(events).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+            return Ok(line.to_owned());
+        }
+        ensure!(
+            begun.elapsed() < Duration::from_secs(2),
+            "no event with {parts:?} in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn scenario(pods: &mut Pods, n1: &str, events: &std::path::Path) -> anyhow::Result<()> {
     ensure!(!pods.connects(SERVERS[0])?, "denied before any answer");
 
     // Resolve, then connect at once: the answer is learned before web receives it.
     ensure!(pods.resolve("api.example.com", "udp")? == "203.0.113.5");
     ensure!(pods.connects("203.0.113.5")?, "the learned address");
+    // The verdict event names the answer the connection was allowed through.
+    event_with(
+        events,
+        &[
+            r#""toIp":"203.0.113.5""#,
+            r#""verdict":"allowed""#,
+            r#""viaDns":"domainNames *.example.com via answer api.example.com → 203.0.113.5"#,
+        ],
+    )?;
     ensure!(
         !pods.connects("203.0.113.6")?,
         "another address of the same network"
@@ -220,10 +245,17 @@ fn run() -> anyhow::Result<()> {
             NODES[i],
             &state_dir.0,
             log,
-            &["--dns-min-ttl", "1", "--dns-max-ttl", "60"],
+            &[
+                "--dns-min-ttl",
+                "1",
+                "--dns-max-ttl",
+                "60",
+                "--flow-sample-allowed",
+                "1",
+            ],
         )?);
     }
-    let result = scenario(&mut agents, &n1.name);
+    let result = scenario(&mut agents, &n1.name, &enforcers[0].events);
     if result.is_err() {
         for (i, enforcer) in enforcers.iter().enumerate() {
             let log = enforcer.log_text();

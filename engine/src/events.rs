@@ -53,6 +53,11 @@ pub struct FlowEvent {
     /// `allowed` or `denied`.
     pub verdict: String,
     pub decided_by: DecidedBy,
+    /// The DNS answer an allowed egress rested on, when a `domainNames` rule matched only
+    /// through it: `domainNames *.example.com via answer api.example.com → 203.0.113.5, 212 s
+    /// left`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_dns: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditEvent>,
 }

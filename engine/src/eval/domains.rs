@@ -6,10 +6,12 @@
 
 use std::net::IpAddr;
 
+use super::DirectionDecision;
 use super::matching::{PeerMatch, Remote};
 use crate::dns::{Answer, DnsView, name};
 use crate::engine::Engine;
-use crate::model::{AdminPeer, AdminRule};
+use crate::model::{AdminPeer, AdminRule, Direction};
+use crate::{Endpoint, Flow};
 
 /// Whether `peer` is a `domainNames` peer with a live answer that the subject (at `client`)
 /// received for the remote address under a name one of its entries matches; `found` gets the
@@ -78,5 +80,26 @@ impl Engine {
             })
         });
         note
+    }
+
+    /// When an egress `decision` of `flow` was made by a rule that matched only through a
+    /// learned answer, that match in words (`domainNames *.example.com via answer
+    /// api.example.com → 203.0.113.5, 212 s left`), for verdict events to name the answer.
+    pub fn answer_used(
+        &self,
+        flow: &Flow,
+        decision: &DirectionDecision,
+        dns: &dyn DnsView,
+    ) -> Option<String> {
+        let (slot, index) = decision.admin_rule?;
+        let rule = self
+            .admin_policy(slot)
+            .rules(Direction::Egress)
+            .get(index as usize)?;
+        let Endpoint::Pod(source) = self.normalize(flow.src) else {
+            return None;
+        };
+        let remote = self.remote(self.normalize(flow.dst));
+        self.via_answer(rule, &remote, &self.cluster.pod(source).ips, dns)
     }
 }

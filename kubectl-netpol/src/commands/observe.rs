@@ -300,6 +300,9 @@ fn decided_text(event: &FlowEvent) -> String {
         }
         _ => format!("{} tier", by.tier),
     };
+    if let Some(answer) = &event.via_dns {
+        text.push_str(&format!(": {answer}"));
+    }
     if let Some(audit) = &event.audit {
         let policy = audit
             .decided_by
