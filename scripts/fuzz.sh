@@ -46,10 +46,12 @@ for target in "${targets[@]}"; do
   if ! cargo "+$toolchain" fuzz run --sanitizer "$sanitizer" --target-dir "$work" "$target" \
       "$corpus" "fuzz/seeds/$target" \
       -- -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
-    tail -n 60 "$log"
-    echo "FAIL $target (full log: $log)" >&2
-    grep -h 'Test unit written to' "$log" | sed 's/^.*written to /crash input: /' >&2 || true
-    echo "reproduce: cargo +$toolchain fuzz run --sanitizer $sanitizer $target <crash input>" >&2
+    # The panic (or libFuzzer's reason: timeout, out of memory) and the input that caused it.
+    grep -m1 -A1 'panicked at' "$log" >&2 || true
+    grep -m1 'ERROR: libFuzzer' "$log" >&2 || true
+    input=$(grep -ho 'Test unit written to .*' "$log" | tail -n 1 | sed 's/^Test unit written to //')
+    echo "FAIL $target; crash input: ${input:-none written}; full log: $log" >&2
+    echo "replay: cargo +$toolchain fuzz run --sanitizer $sanitizer --target-dir $work $target $input" >&2
     exit 1
   fi
   grep -E 'DONE|stat::(number_of_executed_units|average_exec_per_sec)' "$log" || true
