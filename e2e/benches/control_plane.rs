@@ -17,6 +17,12 @@ mod agent;
 #[path = "../tests/control_plane/cluster_box.rs"]
 mod cluster_box;
 #[allow(dead_code)]
+#[path = "../tests/control_plane/kubelet.rs"]
+mod kubelet;
+#[allow(dead_code)]
+#[path = "../tests/control_plane/observe.rs"]
+mod observe;
+#[allow(dead_code)]
 #[path = "../tests/control_plane/suite.rs"]
 mod suite;
 #[allow(dead_code)]

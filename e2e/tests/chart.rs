@@ -172,6 +172,7 @@ fn each_value_set_renders_the_objects_it_should() {
         "ServiceAccount netpol-enforcer",
         "ClusterRole netpol-enforcer",
         "ClusterRoleBinding netpol-enforcer",
+        "Role netpol-enforcer-flow-reader",
         "DaemonSet netpol-enforcer",
     ];
     let crds = [
@@ -440,6 +441,16 @@ fn rbac_grants_exactly_the_least_verbs() {
             Some(webhook_cert_manager),
         ),
         ("cert-manager", "Role", "netpol-webhook", None),
+        (
+            "defaults",
+            "Role",
+            "netpol-enforcer-flow-reader",
+            Some(vec![
+                ("", &["pods"], &["list"], ""),
+                ("", &["pods/log"], &["get"], ""),
+            ]),
+        ),
+        ("enforcer off", "Role", "netpol-enforcer-flow-reader", None),
         ("webhook off", "ClusterRole", "netpol-webhook", None),
         ("enforcer off", "ClusterRole", "netpol-enforcer", None),
     ];

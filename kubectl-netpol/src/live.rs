@@ -237,10 +237,28 @@ pub async fn connect(connection: &Connection) -> Result<Client> {
 /// A failed request said as what is missing: the verb and resource RBAC forbids, or the
 /// server that could not be reached.
 pub fn explain(err: kube::Error, verb: &str, resource: &str) -> anyhow::Error {
+    explain_scoped(err, verb, resource, None)
+}
+
+/// [`explain`] for a resource read in one namespace only.
+pub fn explain_in(err: kube::Error, verb: &str, resource: &str, namespace: &str) -> anyhow::Error {
+    explain_scoped(err, verb, resource, Some(namespace))
+}
+
+fn explain_scoped(
+    err: kube::Error,
+    verb: &str,
+    resource: &str,
+    namespace: Option<&str>,
+) -> anyhow::Error {
+    let (scope, flag) = match namespace {
+        Some(ns) => (format!("in namespace {ns}"), format!("-n {ns}")),
+        None => ("across all namespaces".to_owned(), "-A".to_owned()),
+    };
     match err {
         kube::Error::Api(status) if status.code == 403 => anyhow!(
-            "forbidden: netpol needs the `{verb}` verb on `{resource}` across all namespaces \
-             (check with `kubectl auth can-i {verb} {resource} -A`): {}",
+            "forbidden: netpol needs the `{verb}` verb on `{resource}` {scope} \
+             (check with `kubectl auth can-i {verb} {resource} {flag}`): {}",
             status.message
         ),
         kube::Error::Api(status) if status.code == 401 => {

@@ -3,6 +3,7 @@
 //! a JSON error and the server carries on.
 
 mod error;
+mod exchange;
 mod validate;
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use tokio::sync::Semaphore;
 
 pub use error::ApiError;
+pub use exchange::{Review, answer};
 
 use crate::metrics::Metrics;
 use crate::settings::Settings;

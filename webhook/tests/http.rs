@@ -5,8 +5,8 @@ mod common;
 use axum::body::Body;
 use axum::http::StatusCode;
 use common::{call, review, router, router_with, validate, yaml};
-use netpol_webhook::Settings;
-use netpol_webhook::server::Limits;
+use netpol_webhook::server::{self, Limits};
+use netpol_webhook::{Settings, Store};
 use serde_json::{Value, json};
 
 fn json_error(status: StatusCode, bytes: &[u8], want: StatusCode, what: &str) -> String {
@@ -117,4 +117,52 @@ async fn metrics_count_requests_and_caches() {
     ] {
         assert!(text.contains(needle), "want {needle} in\n{text}");
     }
+}
+
+/// The fuzz target `admission_review` (fuzz/) calls `server::answer` in place of the router: on
+/// each of its seeds (allowed, denied, invalid and unreadable reviews) both give one answer.
+#[tokio::test]
+async fn the_router_answers_as_the_fuzzed_exchange_does() {
+    let router = router(Settings::default());
+    let engine = Store::new(common::cluster()).engine();
+    let seeds = format!(
+        "{}/../fuzz/seeds/admission_review",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut paths: Vec<_> = std::fs::read_dir(&seeds)
+        .unwrap_or_else(|e| panic!("{seeds}: {e}"))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 10, "seeds in {seeds}");
+    let mut outcomes = std::collections::BTreeSet::new();
+    for path in paths {
+        let what = path.display();
+        let body = std::fs::read(&path).unwrap();
+        let (status, bytes) = call(&router, "POST", "/validate", Body::from(body.clone())).await;
+        let got: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let want = match server::answer(&body, &engine, &Settings::default()) {
+            Ok(review) => {
+                assert_eq!(status, StatusCode::OK, "{what}");
+                serde_json::to_value(review).unwrap()
+            }
+            Err(error) => {
+                assert_eq!(status, error.status, "{what}");
+                json!({"error": error.error, "status": error.status.as_u16()})
+            }
+        };
+        assert_eq!(got, want, "{what}");
+        outcomes.insert((status.as_u16(), got["response"]["allowed"].as_bool()));
+    }
+    let want = [
+        (200, Some(false)),
+        (200, Some(true)),
+        (400, None),
+        (422, None),
+    ];
+    assert_eq!(
+        outcomes,
+        want.into(),
+        "allowed, denied and unreadable among the seeds"
+    );
 }

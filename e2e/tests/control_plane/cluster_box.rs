@@ -24,6 +24,7 @@ use netpol_e2e::{probe, repo_root, target_dir};
 use serde_json::json;
 
 use crate::agent::Agent;
+use crate::observe;
 use crate::suite::Suite;
 use crate::suite::{NAMESPACE, RELEASE};
 use crate::topology::{self, Topology};
@@ -85,6 +86,11 @@ pub fn traffic(suite: &Suite) -> Result<()> {
                 begun.elapsed().as_secs_f64()
             );
         }
+        let events: Vec<(String, PathBuf)> = enforcers
+            .iter()
+            .map(|(node, e)| (node.clone(), e.events.clone()))
+            .collect();
+        box_.observed(&events)?;
         box_.restart(&mut webhook)?;
         webhook.stop();
         drop(enforcers);
@@ -136,6 +142,29 @@ impl Box_<'_> {
         if !scenario.policies.is_empty() {
             kubectl.delete(&scenario.policies, true)?;
         }
+        result
+    }
+
+    /// A Deny in force, its denials watched with `kubectl netpol observe` through the API
+    /// server ([`observe`](crate::observe)).
+    fn observed(&mut self, events: &[(String, PathBuf)]) -> Result<()> {
+        let kubectl = &self.suite.kubectl;
+        kubectl.apply_ok(&[observe::policy()])?;
+        let flow = Flow {
+            from: "e2e-z/a".into(),
+            to: "e2e-x/a".into(),
+            port: 80,
+            protocol: Protocol::Tcp,
+        };
+        let result = (|| -> Result<()> {
+            let expected = Matrix::from([(flow.clone(), Verdict::Deny)]);
+            self.converge(std::slice::from_ref(&flow), &expected, CONVERGE)?;
+            let (suite, scratch) = (self.suite, self.scratch.clone());
+            observe::through_the_api_server(suite, &scratch, events, &mut || {
+                self.observe(std::slice::from_ref(&flow)).map(drop)
+            })
+        })();
+        self.suite.kubectl.delete(&[observe::policy()], true)?;
         result
     }
 
@@ -316,6 +345,8 @@ fn deny_to_x(from: &[&str]) -> serde_json::Value {
 pub struct NodeEnforcer {
     child: Child,
     pub log: PathBuf,
+    /// Its standard output: the verdict events.
+    pub events: PathBuf,
 }
 
 impl Drop for NodeEnforcer {
@@ -356,6 +387,8 @@ pub fn start_enforcers(
     for (node, netns) in NODES.iter().zip(&topology.nodes) {
         forward_api(&netns.name, suite.plane.ports.apiserver)?;
         let log = scratch.join(format!("enforcer-{node}.log"));
+        // Its verdict events, one JSON line each, as a kubelet would keep them.
+        let events = scratch.join(format!("enforcer-{node}.events"));
         let child = Command::new("ip")
             .args(["netns", "exec", &netns.name])
             .arg(&binary)
@@ -363,11 +396,11 @@ pub fn start_enforcers(
             .env("NODE_NAME", node)
             .env("KUBECONFIG", &kubeconfig)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&events)?)
             .stderr(std::fs::File::create(&log)?)
             .spawn()
             .context("starting an enforcer")?;
-        let mut enforcer = NodeEnforcer { child, log };
+        let mut enforcer = NodeEnforcer { child, log, events };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(&enforcer.log).unwrap_or_default();

@@ -13,6 +13,8 @@ mod agent;
 mod chart;
 mod cluster_box;
 mod crds;
+mod kubelet;
+mod observe;
 mod plugin;
 mod suite;
 #[path = "../../../enforcer/tests/netns/tools.rs"]

@@ -175,7 +175,8 @@ impl Suite {
         Ok(helm)
     }
 
-    fn patch_status(&self, what: &[&str], patch: Value) -> Result<()> {
+    /// `kubectl patch --subresource=status` with a merge patch, as a kubelet's reports.
+    pub fn patch_status(&self, what: &[&str], patch: Value) -> Result<()> {
         let patch = patch.to_string();
         let mut args = vec!["patch"];
         args.extend(what);

@@ -221,7 +221,7 @@ async fn live(args: &ObserveArgs, filter: &Filter) -> Result<u8> {
     let list = pods
         .list(&ListParams::default().labels(&args.enforcer_selector))
         .await
-        .map_err(|err| crate::live::explain(err, "list", "pods"))?;
+        .map_err(|err| crate::live::explain_in(err, "list", "pods", &args.enforcer_namespace))?;
     let names: BTreeSet<String> = list
         .items
         .iter()
@@ -247,10 +247,9 @@ async fn live(args: &ObserveArgs, filter: &Filter) -> Result<u8> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<FlowEvent>(1024);
     let mut tasks = Vec::new();
     for name in names {
-        let stream = pods
-            .log_stream(&name, &params)
-            .await
-            .map_err(|err| crate::live::explain(err, "get", "pods/log"))?;
+        let stream = pods.log_stream(&name, &params).await.map_err(|err| {
+            crate::live::explain_in(err, "get", "pods/log", &args.enforcer_namespace)
+        })?;
         let sender = sender.clone();
         tasks.push(tokio::spawn(async move {
             let mut lines = stream.lines();

@@ -8,14 +8,13 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation};
+use kube::core::admission::{AdmissionRequest, Operation};
 use tracing::Instrument;
 
+use super::exchange::{self, Review};
 use super::{ApiError, App};
-use crate::admission::{self, served_kind};
+use crate::admission::served_kind;
 use crate::metrics::RequestLabels;
-
-type Review = AdmissionReview<DynamicObject>;
 
 pub async fn handle(
     State(app): State<Arc<App>>,
@@ -38,12 +37,8 @@ pub async fn handle(
             return Err(rejection.into());
         }
     };
-    let request: AdmissionRequest<DynamicObject> = review.try_into().map_err(|_| {
+    let request = exchange::request(review).inspect_err(|_| {
         record("unknown", "unknown", "bad_request");
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "the AdmissionReview has no request: want {\"apiVersion\": \"admission.k8s.io/v1\", \"kind\": \"AdmissionReview\", \"request\": {...}}",
-        )
     })?;
     let kind = served_kind(&request.kind).map_or("other", |k| k.name());
     let operation = operation_label(&request.operation);
@@ -92,8 +87,7 @@ async fn decide(
     let settings = app.settings.clone();
     let work = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let reviewed = admission::review(&engine, &request, &settings);
-        admission::capped(reviewed, &settings)
+        exchange::decide(&engine, &request, &settings)
     });
     let reviewed = tokio::time::timeout_at(deadline.into(), work)
         .await

@@ -7,7 +7,9 @@ use netpol_engine::load::{FieldRef, locate};
 use netpol_engine::{Endpoint, Engine, Flow, Protocol, State, read_str};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let loaded = read_str("fuzz.yaml", text, "default");
     for error in &loaded.errors {
         let _ = error.to_string();
@@ -22,7 +24,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = locate(text, &wanted);
     let engine = Engine::build(&State::from_loaded(&loaded)).engine;
     if engine.cluster.pods.len() >= 2 {
-        let flow = Flow { src: Endpoint::Pod(0), dst: Endpoint::Pod(1), protocol: Protocol::Tcp, port: 80 };
+        let flow = Flow {
+            src: Endpoint::Pod(0),
+            dst: Endpoint::Pod(1),
+            protocol: Protocol::Tcp,
+            port: 80,
+        };
         let _ = engine.verdict(&flow);
     }
 });
