@@ -27,6 +27,8 @@ pub const POLICY: &str = "box-observed";
 const RULE: &str = "deny-z";
 /// Samples of the time from a denied connection to its line in `observe`.
 const SAMPLES: usize = 5;
+/// The enforcer pod created while `observe` runs.
+const LATE: &str = "netpol-enforcer-late";
 
 /// An admin Deny from `e2e-z` into `e2e-x`, whose denials the test watches.
 pub fn policy() -> Value {
@@ -54,9 +56,15 @@ pub fn through_the_api_server(
         .iter()
         .map(|(node, file)| (format!("{NAMESPACE}/netpol-enforcer-{node}"), file.clone()))
         .collect();
-    let kubelet = Kubelet::start(logs.clone())?;
-    let objects = objects(&logs);
-    suite.kubectl.apply_ok(&objects)?;
+    // An enforcer pod that appears while `observe --follow` runs (a node added).
+    let late_file = scratch.join("late.events");
+    std::fs::write(&late_file, "")?;
+    let mut served = logs.clone();
+    served.insert(format!("{NAMESPACE}/{LATE}"), late_file.clone());
+    let kubelet = Kubelet::start(served)?;
+    let mut objects = objects(&logs);
+    objects.push(enforcer_pod(LATE));
+    suite.kubectl.apply_ok(&objects[..objects.len() - 1])?;
     let result = (|| -> Result<()> {
         suite.create_node(LOG_NODE, "127.0.0.1")?;
         suite.patch_status(
@@ -99,6 +107,18 @@ pub fn through_the_api_server(
             // Retransmitted SYNs are denied too: let them through before the next sample.
             while observe.next(Duration::from_millis(300))?.is_some() {}
         }
+        // A new enforcer pod is found at the next listing, and its events follow.
+        let (_, last) = observe.last.clone().context("no event seen")?;
+        suite.kubectl.apply_ok(&[enforcer_pod(LATE)])?;
+        let late = FlowEvent {
+            node: "late".into(),
+            ..last
+        };
+        std::fs::write(&late_file, format!("{}\n", serde_json::to_string(&late)?))?;
+        let (_, seen) = observe
+            .next(Duration::from_secs(20))?
+            .context("observe --follow did not pick up an enforcer pod created after it started")?;
+        ensure!(seen.node == "late", "unexpected event: {seen:?}");
         taken.sort();
         println!(
             "    observe through the API server: denied connection → its line in {:.0} ms \
@@ -117,23 +137,25 @@ pub fn through_the_api_server(
     result
 }
 
-/// The enforcers' Pod objects on the stand-in kubelet's node, the two ServiceAccounts, and the
-/// chart's flow-reader Role bound to one of them.
+/// An enforcer's Pod object on the stand-in kubelet's node.
+fn enforcer_pod(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE,
+                     "labels": {"netpol-e2e/flows": "enforcer"}},
+        "spec": {"nodeName": LOG_NODE, "hostNetwork": true,
+                 "automountServiceAccountToken": false,
+                 "containers": [{"name": "enforcer", "image": "netpol-enforcer"}]},
+    })
+}
+
+/// The enforcers' Pod objects, the two ServiceAccounts, and the chart's flow-reader Role bound
+/// to one of them.
 fn objects(logs: &BTreeMap<String, PathBuf>) -> Vec<Value> {
     let mut objects: Vec<Value> = logs
         .keys()
-        .map(|key| {
-            let name = key.split_once('/').map_or(key.as_str(), |(_, n)| n);
-            json!({
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": name, "namespace": NAMESPACE,
-                             "labels": {"netpol-e2e/flows": "enforcer"}},
-                "spec": {"nodeName": LOG_NODE, "hostNetwork": true,
-                         "automountServiceAccountToken": false,
-                         "containers": [{"name": "enforcer", "image": "netpol-enforcer"}]},
-            })
-        })
+        .map(|key| enforcer_pod(key.split_once('/').map_or(key.as_str(), |(_, n)| n)))
         .collect();
     for account in ["flow-reader", "flow-outsider"] {
         objects.push(json!({
@@ -173,6 +195,8 @@ fn check(event: &FlowEvent) -> Result<()> {
 struct Observe {
     child: Child,
     lines: Receiver<(Instant, String)>,
+    /// The last event read.
+    last: Option<(Instant, FlowEvent)>,
 }
 
 impl Observe {
@@ -202,15 +226,20 @@ impl Observe {
                 }
             }
         });
-        Ok(Self { child, lines })
+        Ok(Self {
+            child,
+            lines,
+            last: None,
+        })
     }
 
     /// The next event, or None when `wait` passes without one.
     fn next(&mut self, wait: Duration) -> Result<Option<(Instant, FlowEvent)>> {
         match self.lines.recv_timeout(wait) {
             Ok((at, line)) => {
-                let event = serde_json::from_str(&line)
+                let event: FlowEvent = serde_json::from_str(&line)
                     .with_context(|| format!("observe printed {line:?}"))?;
+                self.last = Some((at, event.clone()));
                 Ok(Some((at, event)))
             }
             Err(RecvTimeoutError::Timeout) => Ok(None),

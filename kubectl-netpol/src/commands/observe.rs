@@ -5,12 +5,13 @@
 //! in the enforcer's namespace): RBAC decides who may watch flows, over the API server's TLS,
 //! with no port of its own on the nodes. Recorded events (`-f`) are read from files.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use futures::{AsyncBufReadExt, StreamExt};
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 use netpol_engine::events::FlowEvent;
@@ -214,19 +215,15 @@ pub fn run(args: &ObserveArgs) -> Result<u8> {
     runtime.block_on(live(args, &filter))
 }
 
+/// How often `--follow` lists the enforcer pods again, to stream from new ones (a node added,
+/// a rolling update) and to reopen streams that ended (a restarted container).
+const RELIST: Duration = Duration::from_secs(5);
+
 /// Streams the enforcer pods' logs; without --follow, prints what they hold, ordered by time.
 async fn live(args: &ObserveArgs, filter: &Filter) -> Result<u8> {
     let client = crate::live::connect(&args.connection.to_connection()).await?;
     let pods: Api<Pod> = Api::namespaced(client, &args.enforcer_namespace);
-    let list = pods
-        .list(&ListParams::default().labels(&args.enforcer_selector))
-        .await
-        .map_err(|err| crate::live::explain_in(err, "list", "pods", &args.enforcer_namespace))?;
-    let names: BTreeSet<String> = list
-        .items
-        .iter()
-        .filter_map(|p| p.metadata.name.clone())
-        .collect();
+    let names = enforcer_pods(&pods, args).await?;
     if names.is_empty() {
         bail!(
             "no enforcer pods match {} in namespace {} (--enforcer-selector, --enforcer-namespace)",
@@ -245,34 +242,54 @@ async fn live(args: &ObserveArgs, filter: &Filter) -> Result<u8> {
         ..LogParams::default()
     };
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<FlowEvent>(1024);
-    let mut tasks = Vec::new();
-    for name in names {
-        let stream = pods.log_stream(&name, &params).await.map_err(|err| {
-            crate::live::explain_in(err, "get", "pods/log", &args.enforcer_namespace)
-        })?;
-        let sender = sender.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lines = stream.lines();
-            let mut read = Read::default();
-            while let Some(Ok(line)) = lines.next().await {
-                if let Some(event) = read.line(&line)
-                    && sender.send(event).await.is_err()
-                {
-                    break;
-                }
-            }
-        }));
+    let (ended_sender, mut ended) = tokio::sync::mpsc::unbounded_channel::<(String, Timestamp)>();
+    for name in &names {
+        let stream = open(&pods, name, &params, &args.enforcer_namespace).await?;
+        stream_events(stream, name.clone(), sender.clone(), ended_sender.clone());
     }
-    drop(sender);
     if args.follow {
         // Printed as they arrive: each enforcer's lines are in order; the pods interleave.
-        while let Some(event) = receiver.recv().await {
-            if filter.keeps(&event) {
-                print(std::slice::from_ref(&event), args.output, false);
+        let mut streaming: BTreeSet<String> = names;
+        // When each pod's last stream ended: a reopened stream starts there.
+        let mut ended_at: BTreeMap<String, Timestamp> = BTreeMap::new();
+        let mut relist = tokio::time::interval(RELIST);
+        relist.tick().await;
+        loop {
+            tokio::select! {
+                Some(event) = receiver.recv() => {
+                    if filter.keeps(&event) {
+                        print(std::slice::from_ref(&event), args.output, false);
+                    }
+                }
+                Some((name, at)) = ended.recv() => {
+                    streaming.remove(&name);
+                    ended_at.insert(name, at);
+                }
+                _ = relist.tick() => {
+                    // A failed list (the API server restarting) is tried again next time.
+                    let Ok(now) = enforcer_pods(&pods, args).await else { continue };
+                    for name in now.difference(&streaming).cloned().collect::<Vec<_>>() {
+                        // The API server takes sinceTime or sinceSeconds, not both.
+                        let params = match ended_at.get(&name) {
+                            Some(at) => LogParams {
+                                since_time: Some(*at),
+                                since_seconds: None,
+                                ..params.clone()
+                            },
+                            None => params.clone(),
+                        };
+                        let Ok(stream) = open(&pods, &name, &params, &args.enforcer_namespace).await
+                        else {
+                            continue;
+                        };
+                        stream_events(stream, name.clone(), sender.clone(), ended_sender.clone());
+                        streaming.insert(name);
+                    }
+                }
             }
         }
-        return Ok(0);
     }
+    drop(sender);
     let mut events = Vec::new();
     while let Some(event) = receiver.recv().await {
         if filter.keeps(&event) {
@@ -282,6 +299,55 @@ async fn live(args: &ObserveArgs, filter: &Filter) -> Result<u8> {
     events.sort_by(|a, b| a.time.cmp(&b.time));
     print(&events, args.output, true);
     Ok(0)
+}
+
+/// The names of the enforcer pods.
+async fn enforcer_pods(pods: &Api<Pod>, args: &ObserveArgs) -> Result<BTreeSet<String>> {
+    let list = pods
+        .list(&ListParams::default().labels(&args.enforcer_selector))
+        .await
+        .map_err(|err| crate::live::explain_in(err, "list", "pods", &args.enforcer_namespace))?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect())
+}
+
+type LogLines = std::pin::Pin<Box<dyn futures::AsyncBufRead + Send>>;
+
+async fn open(
+    pods: &Api<Pod>,
+    name: &str,
+    params: &LogParams,
+    namespace: &str,
+) -> Result<LogLines> {
+    let stream = pods
+        .log_stream(name, params)
+        .await
+        .map_err(|err| crate::live::explain_in(err, "get", "pods/log", namespace))?;
+    Ok(Box::pin(stream))
+}
+
+/// Sends the verdict events of one pod's log to `sender`; says on `ended` when the stream ends.
+fn stream_events(
+    stream: LogLines,
+    name: String,
+    sender: tokio::sync::mpsc::Sender<FlowEvent>,
+    ended: tokio::sync::mpsc::UnboundedSender<(String, Timestamp)>,
+) {
+    tokio::spawn(async move {
+        let mut lines = stream.lines();
+        let mut read = Read::default();
+        while let Some(Ok(line)) = lines.next().await {
+            if let Some(event) = read.line(&line)
+                && sender.send(event).await.is_err()
+            {
+                return;
+            }
+        }
+        let _ = ended.send((name, Timestamp::now()));
+    });
 }
 
 /// What decided an event, in a few words: `ClusterNetworkPolicy x rule 2 (name)`.
