@@ -3,11 +3,17 @@
 //! and `lint -o sarif` (`testdata/sarif/*/`: manifests and the results, with their lines and
 //! columns, they must give), checked against the SARIF 2.1.0 schema's properties.
 
+// Not every test binary uses every helper.
+#[allow(dead_code)]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use common::text;
 
 fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,10 +26,6 @@ fn netpol_in(dir: &Path, args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("runs kubectl-netpol")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The case directories under `testdata/<kind>`, sorted (directories only).

@@ -1,8 +1,12 @@
 //! The plugin end to end: the real binary on the bundled example, with golden output, exit
 //! statuses and errors; and discovery through the installed `kubectl`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::{golden, text};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,29 +22,6 @@ fn netpol(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("runs kubectl-netpol")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Compares with `tests/golden/NAME`; `UPDATE_GOLDEN=1` rewrites the file instead.
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(
-        actual,
-        expected,
-        "output differs from {}; run with UPDATE_GOLDEN=1 to accept",
-        path.display()
-    );
 }
 
 #[test]

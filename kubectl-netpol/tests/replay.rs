@@ -2,11 +2,15 @@
 //! (a recording and the report it must give), the table against golden output, exit statuses
 //! and the inputs that are not recordings.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+
+use common::{golden, text};
 
 fn replay_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/replay")
@@ -38,10 +42,6 @@ fn diff(flows: &[&str], extra: &[&str]) -> Output {
     }
     args.extend(extra);
     netpol(&args, None)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Every field `want` names has the value it gives; lists match whole, element by element.
@@ -111,25 +111,6 @@ fn the_table_matches_golden_output_and_exits_zero_without_fail_on_deny() {
     let out = diff(&["hubble/flows.jsonl"], &["-o", "wide"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     golden("diff-replay-hubble-wide.txt", &text(&out.stdout));
-}
-
-/// Compares with `tests/golden/NAME`; `UPDATE_GOLDEN=1` rewrites the file instead.
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(
-        actual,
-        expected,
-        "output differs from {}; run with UPDATE_GOLDEN=1 to accept",
-        path.display()
-    );
 }
 
 #[test]
