@@ -26,13 +26,6 @@ pub fn render(report: &Report, style: Style, wide: bool) -> String {
     let allowed = format!("Newly allowed: {} flow(s)", report.summary.newly_allowed);
     changes(&mut out, &allowed, &report.newly_allowed, wide);
     if !report.unresolvable.is_empty() {
-        out.push_str(&format!(
-            "\n{}\n",
-            style.warn(&format!(
-                "Unresolvable: {} flow(s) with an end the state does not know",
-                report.summary.unresolvable
-            ))
-        ));
         let rows: Vec<Vec<String>> = report
             .unresolvable
             .iter()
@@ -47,19 +40,18 @@ pub fn render(report: &Report, style: Style, wide: bool) -> String {
                 ]
             })
             .collect();
-        out.push_str(&table(
+        warned_table(
+            &mut out,
+            style,
+            &format!(
+                "Unresolvable: {} flow(s) with an end the state does not know",
+                report.summary.unresolvable
+            ),
             &["FROM", "TO", "PORT", "FLOWS", "WHY", "FIRST AT"],
             &rows,
-        ));
+        );
     }
     if !report.recorded_differs.is_empty() {
-        out.push_str(&format!(
-            "\n{}\n",
-            style.warn(&format!(
-                "Recorded verdicts the base does not give: {} flow(s)",
-                report.summary.recorded_differs
-            ))
-        ));
         let rows: Vec<Vec<String>> = report
             .recorded_differs
             .iter()
@@ -78,10 +70,16 @@ pub fn render(report: &Report, style: Style, wide: bool) -> String {
                 ]
             })
             .collect();
-        out.push_str(&table(
+        warned_table(
+            &mut out,
+            style,
+            &format!(
+                "Recorded verdicts the base does not give: {} flow(s)",
+                report.summary.recorded_differs
+            ),
             &["FROM", "TO", "PORT", "FLOWS", "RECORDED", "FIRST AT"],
             &rows,
-        ));
+        );
     }
     if report.groups_omitted > 0 {
         out.push_str(&format!(
@@ -103,6 +101,18 @@ pub fn render(report: &Report, style: Style, wide: bool) -> String {
         }
     }
     out
+}
+
+/// A section of the report: its heading as a warning, then its table.
+fn warned_table(
+    out: &mut String,
+    style: Style,
+    heading: &str,
+    headers: &[&str],
+    rows: &[Vec<String>],
+) {
+    out.push_str(&format!("\n{}\n", style.warn(heading)));
+    out.push_str(&table(headers, rows));
 }
 
 fn totals(out: &mut String, report: &Report, style: Style) {
