@@ -268,12 +268,7 @@ pub fn spawn(
     cpus: Vec<usize>,
     shared: Arc<Shared>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let mut queue = Queue::open()?;
-    queue.bind(number)?;
-    queue.set_copy_range(number, COPY_RANGE)?;
-    queue.set_queue_max_len(number, 4096)?;
-    // A full queue accepts instead of dropping when failing open.
-    queue.set_fail_open(number, shared.fail_open)?;
+    let queue = open_queue(number, COPY_RANGE, shared.fail_open)?;
     std::thread::Builder::new()
         .name(format!("queue-{number}"))
         .spawn(move || {
@@ -288,16 +283,40 @@ pub fn spawn(
         })
 }
 
-fn read_loop(mut queue: Queue, shared: &Shared) {
+/// Binds queue `number`, copying `copy_range` bytes of each packet.
+pub(crate) fn open_queue(number: u16, copy_range: u16, fail_open: bool) -> std::io::Result<Queue> {
+    let mut queue = Queue::open()?;
+    queue.bind(number)?;
+    queue.set_copy_range(number, copy_range)?;
+    queue.set_queue_max_len(number, 4096)?;
+    // A full queue accepts instead of dropping when failing open.
+    queue.set_fail_open(number, fail_open)?;
+    Ok(queue)
+}
+
+/// The next queued packet, polling for up to `busy_poll` before sleeping. Overflows of the
+/// socket (ENOBUFS: packets lost, counted by the kernel) are passed over; other errors end the
+/// reader.
+pub(crate) fn next_message(
+    queue: &mut Queue,
+    busy_poll: Option<Duration>,
+) -> std::io::Result<nfq::Message> {
     loop {
-        let received = match shared.busy_poll {
-            Some(budget) => receive_polling(&mut queue, budget),
+        let received = match busy_poll {
+            Some(budget) => receive_polling(queue, budget),
             None => queue.recv(),
         };
-        let mut message = match received {
-            Ok(message) => message,
-            // ENOBUFS: the socket overflowed and packets were lost (counted by the kernel).
+        match received {
             Err(error) if error.raw_os_error() == Some(105) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn read_loop(mut queue: Queue, shared: &Shared) {
+    loop {
+        let mut message = match next_message(&mut queue, shared.busy_poll) {
+            Ok(message) => message,
             Err(error) => {
                 tracing::error!(%error, "queue read failed");
                 return;

@@ -11,18 +11,14 @@ use nfq::{Queue, Verdict};
 
 use super::learn::Heard;
 use crate::metrics::{DnsLabels, EvictionLabels};
-use crate::verdict::Shared;
+use crate::verdict::{Shared, next_message, open_queue};
 
 /// Whole packets: a response is read in full (up to 64 KiB, what one message can be).
 const COPY_RANGE: u16 = u16::MAX;
 
 /// Binds queue `number` and spawns its reader thread.
 pub fn spawn(number: u16, shared: Arc<Shared>) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let mut queue = Queue::open()?;
-    queue.bind(number)?;
-    queue.set_copy_range(number, COPY_RANGE)?;
-    queue.set_queue_max_len(number, 4096)?;
-    queue.set_fail_open(number, shared.fail_open)?;
+    let queue = open_queue(number, COPY_RANGE, shared.fail_open)?;
     std::thread::Builder::new()
         .name("dns-queue".into())
         .spawn(move || {
@@ -34,9 +30,8 @@ pub fn spawn(number: u16, shared: Arc<Shared>) -> std::io::Result<std::thread::J
 
 fn read_loop(mut queue: Queue, shared: &Shared) {
     loop {
-        let mut message = match queue.recv() {
+        let mut message = match next_message(&mut queue, None) {
             Ok(message) => message,
-            Err(error) if error.raw_os_error() == Some(105) => continue,
             Err(error) => {
                 tracing::error!(%error, "DNS queue read failed");
                 return;
