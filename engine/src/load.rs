@@ -2,6 +2,7 @@
 //! single objects. Every document is accounted for: read, skipped (with its kind), or an error
 //! that names the file, the document and the field.
 
+mod json_list;
 pub(crate) mod object;
 mod origin;
 mod position;
@@ -99,6 +100,7 @@ pub fn read_json_values(
     let mut loaded = Loaded::default();
     read_items(
         &Origin::new(source, 1, None),
+        0,
         items,
         json_to_yaml,
         default_namespace,
@@ -117,43 +119,22 @@ fn read_json_text(source: &str, text: &str, default_namespace: &str) -> Option<L
     if !text.trim_start().starts_with('{') {
         return None;
     }
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
     let origin = Origin::new(source, 1, Some(1));
+    if let Some(loaded) = json_list::read(&origin, text, default_namespace) {
+        return Some(loaded);
+    }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
     let mut loaded = Loaded::default();
-    match value {
-        serde_json::Value::Object(mut map) if is_list(&map) => match map.remove("items") {
-            Some(serde_json::Value::Array(items)) => {
-                read_items(&origin, items, json_to_yaml, default_namespace, &mut loaded)
-            }
-            Some(serde_json::Value::Null) | None => {}
-            Some(_) => loaded.errors.push(LoadError {
-                origin,
-                object: None,
-                field: Some("items".into()),
-                message: "items must be a list".into(),
-            }),
-        },
-        object => match json_to_yaml(object) {
-            Ok(value) => read_value(&origin, value, default_namespace, &mut loaded),
-            Err(message) => loaded.errors.push(LoadError {
-                origin,
-                object: None,
-                field: None,
-                message,
-            }),
-        },
+    match json_to_yaml(value) {
+        Ok(value) => read_value(&origin, value, default_namespace, &mut loaded),
+        Err(message) => loaded.errors.push(LoadError {
+            origin,
+            object: None,
+            field: None,
+            message,
+        }),
     }
     Some(loaded)
-}
-
-fn is_list(map: &serde_json::Map<String, serde_json::Value>) -> bool {
-    let kind = map
-        .get("kind")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
-    map.get("apiVersion")
-        .is_some_and(serde_json::Value::is_string)
-        && (kind == "List" || (kind.ends_with("List") && map.contains_key("items")))
 }
 
 fn strip_location(message: &str) -> String {
@@ -254,35 +235,22 @@ fn read_list(origin: &Origin, value: Value, default_namespace: &str, loaded: &mu
             return;
         }
     };
-    read_items(origin, items, Ok, default_namespace, loaded);
+    read_items(origin, 0, items, Ok, default_namespace, loaded);
 }
 
 /// Reads the items of a list in order, converting each to a YAML value first; long lists are
-/// split over all cores.
+/// split over all cores. `first` is the index of the first of `items` in its list.
 fn read_items<T: Send>(
     origin: &Origin,
+    first: usize,
     items: Vec<T>,
     convert: fn(T) -> Result<Value, String>,
     default_namespace: &str,
     loaded: &mut Loaded,
 ) {
-    let read_one = |index: usize, item: T, into: &mut Loaded| {
-        let item_origin = origin.item(index);
-        match convert(item) {
-            Ok(value) => read_value(&item_origin, value, default_namespace, into),
-            Err(message) => into.errors.push(LoadError {
-                origin: item_origin,
-                object: None,
-                field: None,
-                message,
-            }),
-        }
-    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if items.len() < PARALLEL_LIST || threads < 2 {
-        for (i, item) in items.into_iter().enumerate() {
-            read_one(i, item, loaded);
-        }
+        read_in_order(origin, first, items, convert, default_namespace, loaded);
         return;
     }
     let chunk = items.len().div_ceil(threads);
@@ -300,27 +268,49 @@ fn read_items<T: Send>(
             .into_iter()
             .enumerate()
             .map(|(c, items)| {
-                let read_one = &read_one;
                 scope.spawn(move || {
                     let mut part = Loaded::default();
-                    for (i, item) in items.into_iter().enumerate() {
-                        read_one(c * chunk + i, item, &mut part);
-                    }
+                    let start = first + c * chunk;
+                    read_in_order(origin, start, items, convert, default_namespace, &mut part);
                     part
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+        handles.into_iter().map(joined).collect()
     });
     for part in parts {
         loaded.extend(part);
     }
+}
+
+/// [`read_items`] on the calling thread.
+fn read_in_order<T>(
+    origin: &Origin,
+    first: usize,
+    items: Vec<T>,
+    convert: fn(T) -> Result<Value, String>,
+    default_namespace: &str,
+    loaded: &mut Loaded,
+) {
+    for (i, item) in items.into_iter().enumerate() {
+        let item_origin = origin.item(first + i);
+        match convert(item) {
+            Ok(value) => read_value(&item_origin, value, default_namespace, loaded),
+            Err(message) => loaded.errors.push(LoadError {
+                origin: item_origin,
+                object: None,
+                field: None,
+                message,
+            }),
+        }
+    }
+}
+
+/// A reading thread's result; its panic goes on in the caller.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! memory (VmHWM, sampled every 2 ms while it runs), the output's size, and its phase timings.
 //!
 //! `cargo bench -p kubectl-netpol --bench map` (`-- --pods N` for one YAML size, `--no-large`
-//! to skip the 150,000-pod cluster, `--keep DIR` to keep the snapshots). Prints figures;
+//! to skip the 150,000-pod cluster, `--large` for it alone, `--keep DIR` to keep the snapshots). Prints figures;
 //! asserts nothing.
 
 use std::io::Write;
@@ -33,12 +33,18 @@ fn main() {
         std::env::temp_dir().join(format!("netpol-map-bench-{}", std::process::id()))
     });
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let sizes = pods.map_or_else(|| vec![2_000, 4_000, 20_000, 40_000], |n| vec![n]);
+    // `--large` runs only the 150,000-pod cluster.
+    let large_only = args.iter().any(|a| a == "--large");
+    let sizes = match pods {
+        Some(n) => vec![n],
+        None if large_only => vec![],
+        None => vec![2_000, 4_000, 20_000, 40_000],
+    };
     for pods in sizes {
         let shape = Shape::bare_pods(pods);
         let snapshot = dir.join(format!("bare-{pods}.yaml"));
         write_snapshot(&snapshot, &shape, false);
-        measure_all(&format!("{pods} bare pods, YAML"), &snapshot, &dir);
+        measure_all(&format!("{pods} bare pods, YAML"), pods, &snapshot, &dir);
     }
     if pods.is_none() && !args.iter().any(|a| a == "--no-large") {
         let snapshot = dir.join("large.json");
@@ -64,19 +70,38 @@ fn main() {
     }
 }
 
-fn measure_all(what: &str, snapshot: &Path, dir: &Path) {
+/// Pictures refuse more than 200 nodes; above 4,000 pods (200 namespaces) they are drawn for
+/// ten namespaces chosen with `--in`, as a user would.
+const PICTURE_PODS: usize = 4_000;
+
+fn measure_all(what: &str, pods: usize, snapshot: &Path, dir: &Path) {
     let snap = snapshot.to_str().expect("utf-8 path");
     let size = std::fs::metadata(snapshot).map(|m| m.len()).unwrap_or(0);
     println!("{what}: {:.1} MiB", size as f64 / (1 << 20) as f64);
+    let chosen: Vec<String> = (0..10)
+        .flat_map(|i| ["--in".to_owned(), synthetic::namespace_name(i)])
+        .collect();
+    let picture = |format: &'static str| {
+        let mut args = vec!["--all-ports", "-o", format];
+        if pods > PICTURE_PODS {
+            args.extend(chosen.iter().map(String::as_str));
+        }
+        args
+    };
+    let ten = if pods > PICTURE_PODS {
+        ", ten namespaces"
+    } else {
+        ""
+    };
     for (label, extra) in [
-        ("table, container ports", vec![]),
+        ("table, container ports".to_owned(), vec![]),
         (
-            "--all-ports --external -o json",
+            "--all-ports --external -o json".to_owned(),
             vec!["--all-ports", "--external", "-o", "json"],
         ),
-        ("--all-ports table", vec!["--all-ports"]),
-        ("--all-ports -o svg", vec!["--all-ports", "-o", "svg"]),
-        ("--all-ports -o dot", vec!["--all-ports", "-o", "dot"]),
+        ("--all-ports table".to_owned(), vec!["--all-ports"]),
+        (format!("--all-ports -o svg{ten}"), picture("svg")),
+        (format!("--all-ports -o dot{ten}"), picture("dot")),
     ] {
         let mut args = vec!["matrix", "-f", snap];
         args.extend(extra);

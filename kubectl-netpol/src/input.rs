@@ -130,9 +130,28 @@ fn load(
 }
 
 /// With NETPOL_TIMINGS set, prints how long a phase took to stderr (where the time goes).
+/// On Linux it adds the process's resident and peak resident memory at the phase's end.
 pub fn timing(phase: &str, started: std::time::Instant) {
     if std::env::var_os("NETPOL_TIMINGS").is_some() {
-        eprintln!("timing: {phase}: {:.1?}", started.elapsed());
+        eprintln!("timing: {phase}: {:.1?}{}", started.elapsed(), memory());
+    }
+}
+
+/// ", RSS r MiB (peak p MiB)" from /proc/self/status, or nothing where it cannot be read.
+fn memory() -> String {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return String::new();
+    };
+    let mib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map(|kib| kib / 1024)
+    };
+    match (mib("VmRSS:"), mib("VmHWM:")) {
+        (Some(rss), Some(peak)) => format!(", RSS {rss} MiB (peak {peak} MiB)"),
+        _ => String::new(),
     }
 }
 

@@ -155,3 +155,70 @@ fn json_lists_read_like_yaml_lists() {
         broken.errors[0].message
     );
 }
+
+#[test]
+fn long_json_lists_are_read_item_by_item_in_order() {
+    // kubectl prints `items` before `kind`; the list spans several hand-over batches.
+    let mut items = Vec::new();
+    for i in 0..5000 {
+        items.push(if i == 3333 {
+            r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "broken", "namespace": "x"}, "spec": {"containers": 7}}"#.to_owned()
+        } else {
+            format!(
+                r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "p{i}", "namespace": "x"}}}}"#
+            )
+        });
+    }
+    let text = format!(
+        r#"{{"apiVersion": "v1", "items": [{}], "kind": "PodList", "metadata": {{"resourceVersion": "7"}}}}"#,
+        items.join(",\n")
+    );
+    let loaded = read_str("big.json", &text, "default");
+    assert_eq!(loaded.objects.len(), 4999);
+    assert_eq!(loaded.errors.len(), 1);
+    assert_eq!(loaded.errors[0].origin.item, Some(3333));
+    assert_eq!(loaded.errors[0].field.as_deref(), Some("spec.containers"));
+    for (n, located) in loaded.objects.iter().enumerate() {
+        let i = if n < 3333 { n } else { n + 1 };
+        assert_eq!(located.object.name(), format!("p{i}"));
+        assert_eq!(located.origin.item, Some(i));
+    }
+}
+
+#[test]
+fn json_list_edges() {
+    let read = |text: &str| read_str("f.json", text, "default");
+    // No items, or null: an empty list, not an error.
+    assert!(
+        read(r#"{"apiVersion": "v1", "kind": "List"}"#)
+            .errors
+            .is_empty()
+    );
+    let null = read(r#"{"apiVersion": "v1", "kind": "List", "items": null}"#);
+    assert!(null.errors.is_empty() && null.objects.is_empty());
+    // Items that are not a list name the field.
+    for items in [r#"{"a": 1}"#, "7", r#""pods""#, "true"] {
+        let loaded = read(&format!(
+            r#"{{"apiVersion": "v1", "kind": "List", "items": {items}}}"#
+        ));
+        assert_eq!(loaded.errors.len(), 1, "{items}");
+        assert_eq!(loaded.errors[0].field.as_deref(), Some("items"), "{items}");
+    }
+    // An object that is not a list keeps its own kind, even with an `items` field.
+    let other = read(
+        r#"{"apiVersion": "v1", "kind": "ConfigMap", "items": [{"kind": "Pod"}], "metadata": {"name": "c"}}"#,
+    );
+    assert!(other.objects.is_empty() && other.errors.is_empty());
+    assert_eq!(other.skipped.len(), 1);
+    assert_eq!(other.skipped[0].kind, "ConfigMap");
+    // A single JSON object.
+    let pod =
+        read(r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "x"}}"#);
+    assert_eq!(pod.objects.len(), 1);
+    // Broken JSON after many items: the YAML reader's error, nothing half-read.
+    let broken = read(
+        r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}}, {"#,
+    );
+    assert!(broken.objects.is_empty());
+    assert_eq!(broken.errors.len(), 1);
+}
