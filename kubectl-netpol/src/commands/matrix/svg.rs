@@ -45,8 +45,13 @@ fn grid(out: &mut String, graph: &Graph, top: f64) -> (f64, f64) {
         .map(|node| node.name.chars().count().min(label_chars))
         .max()
         .unwrap_or(4) as f64;
-    let left = 20.0 + longest * 6.6;
-    let header = 40.0 + longest * 5.0;
+    let font = (cell * 0.8f64).clamp(5.0, 12.0);
+    // The longest label's width: sans-serif averages well under 0.62 em a character for these
+    // names (lower case, digits, punctuation), so this leaves room rather than clipping.
+    let label = longest * font * 0.62;
+    let left = 16.0 + label;
+    // Column labels are turned 60°: they rise by sin 60° of their width and lean right by half.
+    let header = 20.0 + label * 0.87;
     let size = cell * n as f64;
     let (x0, y0) = (left, top + header);
     if !graph.title.is_empty() {
@@ -61,7 +66,6 @@ fn grid(out: &mut String, graph: &Graph, top: f64) -> (f64, f64) {
         out,
         r##"<rect x="{x0:.1}" y="{y0:.1}" width="{size:.1}" height="{size:.1}" fill="{EMPTY}" stroke="#bbb"/>"##
     );
-    let font = (cell * 0.8).clamp(5.0, 12.0);
     for (i, node) in graph.nodes.iter().enumerate() {
         let name = escape(&fit(&node.name, label_chars));
         let full = escape(&node.name);
@@ -160,7 +164,7 @@ fn grid(out: &mut String, graph: &Graph, top: f64) -> (f64, f64) {
         );
     }
     // The column labels lean right, past the grid.
-    ((x0 + size + longest * 3.5 + 20.0).max(text_width), y + 20.0)
+    ((x0 + size + label * 0.5 + 20.0).max(text_width), y + 20.0)
 }
 
 pub(super) fn render(graphs: &[Graph]) -> String {
