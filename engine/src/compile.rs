@@ -13,6 +13,7 @@ pub use admin::{compile_anp, compile_banp, compile_cnp};
 pub use endpoints::{namespace, node, pod, workload_template};
 pub use netpol::compile_network_policy;
 pub use rules::{RULES, Rule};
+pub use syntax::port_name;
 
 use serde::Serialize;
 

@@ -276,9 +276,11 @@ pub struct MatrixArgs {
     /// What reaches the chosen namespaces (--in) from outside them, addresses included.
     #[arg(long, requires = "namespaces")]
     pub exposure: bool,
-    /// A pod that does not exist yet, as NAMESPACE:LABEL=VALUE[,LABEL=VALUE...] (repeatable):
-    /// shows what it could reach and what could reach it.
-    #[arg(long = "pod-template", value_name = "NS:LABELS")]
+    /// A pod that does not exist yet, as NAMESPACE:LABEL=VALUE[,LABEL=VALUE...] (repeatable),
+    /// optionally with its container ports after another colon, [NAME=]PORT[/PROTOCOL],...
+    /// (rules that name a port admit only pods declaring it): shows what it could reach and
+    /// what could reach it. Example: shop:app=web:http=8080
+    #[arg(long = "pod-template", value_name = "NS:LABELS[:PORTS]")]
     pub pod_templates: Vec<String>,
     /// One row per pair of pods (and addresses) instead of groups: as long as pods squared.
     #[arg(long)]

@@ -519,6 +519,33 @@ fn matrix_shows_new_pods_exposure_and_pairs() {
         "{table}"
     );
 
+    // Without container ports, web-from-anywhere's `port: http` admits nothing to it; declared,
+    // the pod is reachable on 8080 like web, and only there.
+    assert!(
+        table.contains("# what could reach the new pods\nPorts shown: every port of TCP, UDP and SCTP, and ICMP.\n\nNothing is allowed"),
+        "{table}"
+    );
+    let out = netpol(&[
+        "matrix",
+        "-f",
+        "examples/bookshop",
+        "--pod-template",
+        "shop:app=web:http=8080,9999/udp",
+        "--all-ports",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let reaching = table
+        .split("# what could reach the new pods")
+        .nth(1)
+        .expect("second map");
+    assert!(
+        reaching.lines().any(|l| l.starts_with("all pods")
+            && l.contains("new pod {app=web}")
+            && l.ends_with("TCP 8080")),
+        "{table}"
+    );
+
     let out = netpol(&[
         "matrix",
         "-f",
@@ -560,6 +587,18 @@ fn matrix_shows_new_pods_exposure_and_pairs() {
     for (args, message) in [
         (vec!["--pod-template", "shop"], "want NAMESPACE:LABEL=VALUE"),
         (vec!["--pod-template", "shop:app"], "is not KEY=VALUE"),
+        (
+            vec!["--pod-template", "shop:app=web:http=0"],
+            "PORT 1-65535",
+        ),
+        (
+            vec!["--pod-template", "shop:app=web:80/icmp"],
+            "want TCP, UDP or SCTP",
+        ),
+        (
+            vec!["--pod-template", "shop:app=web:Not_A_Name=80"],
+            "--pod-template \"shop:app=web:Not_A_Name=80\"",
+        ),
         (vec!["--in", "nowhere"], "no namespace \"nowhere\""),
     ] {
         let mut full = vec!["matrix", "-f", "examples/bookshop"];

@@ -70,7 +70,7 @@ pub(crate) fn label_value(text: &str) -> Result<(), String> {
 
 /// A named port must be an IANA service name: at most 15 lowercase letters, digits and
 /// hyphens, with a letter, no leading, trailing or double hyphen.
-pub(crate) fn port_name(name: &str) -> Result<(), String> {
+pub fn port_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 15
         && name

@@ -104,11 +104,22 @@ pub fn grouped(shown: &Shown) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} pods in {} classes (pods every policy treats alike); {} groups of allowed traffic; \
+        "\n{} in {} (pods every policy treats alike); {} of allowed traffic; \
          pairs not listed are denied on every port shown.",
-        stats.pods, stats.shown_classes, stats.edges
+        counted(stats.pods, "pod"),
+        counted(stats.shown_classes, "class"),
+        counted(stats.edges, "group")
     );
     out
+}
+
+/// "1 pod", "2 pods", "1 class", "3 classes".
+fn counted(n: usize, noun: &str) -> String {
+    match (n, noun.ends_with('s')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
+    }
 }
 
 pub fn expanded(shown: &Shown, engine: &Engine) -> String {

@@ -1,10 +1,13 @@
-//! `--pod-template NS:LABELS`: a pod that does not exist yet, added to the input as a workload
-//! with no pods, so that the engine stands its template for it (no address, no node).
+//! `--pod-template NS:LABELS[:PORTS]`: a pod that does not exist yet, added to the input as a
+//! workload with no pods, so that the engine stands its template for it (no address, no node).
+//! Its container ports matter: a rule naming a port (`port: http`) admits only pods that
+//! declare a container port of that name.
 
 use std::fmt;
 
 use anyhow::{Result, bail};
 use netpol_engine::cluster::PodId;
+use netpol_engine::compile::port_name;
 use netpol_engine::model::Pod;
 use netpol_engine::selector::Labels;
 use netpol_engine::{Engine, State, read_str};
@@ -16,6 +19,8 @@ use super::names::label_text;
 pub struct Template {
     pub namespace: String,
     pub labels: Labels,
+    /// Container ports as the pod spec writes them.
+    ports: Vec<serde_json::Value>,
     workload: String,
 }
 
@@ -37,11 +42,17 @@ impl fmt::Display for Template {
     }
 }
 
+const SYNTAX: &str = "NAMESPACE:LABEL=VALUE[,LABEL=VALUE...][:[NAME=]PORT[/PROTOCOL],...]";
+
 fn parse(text: &str, default_namespace: &str, index: usize) -> Result<Template> {
-    let (namespace, labels) = match text.split_once(':') {
-        Some((ns, labels)) if !ns.is_empty() => (ns, labels),
-        Some((_, labels)) => (default_namespace, labels),
-        None => bail!("--pod-template {text:?}: want NAMESPACE:LABEL=VALUE[,LABEL=VALUE...]"),
+    let mut parts = text.splitn(3, ':');
+    let (namespace, labels, ports) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(ns), Some(labels), ports) => (
+            if ns.is_empty() { default_namespace } else { ns },
+            labels,
+            ports.unwrap_or_default(),
+        ),
+        _ => bail!("--pod-template {text:?}: want {SYNTAX}"),
     };
     let mut map = Labels::new();
     for pair in labels.split(',').filter(|p| !p.is_empty()) {
@@ -53,11 +64,52 @@ fn parse(text: &str, default_namespace: &str, index: usize) -> Result<Template> 
         }
         map.insert(key.to_owned(), value.to_owned());
     }
+    let ports = ports
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| container_port(p).map_err(|why| anyhow::anyhow!("--pod-template {text:?}: {why}")))
+        .collect::<Result<_>>()?;
     Ok(Template {
         namespace: namespace.to_owned(),
         labels: map,
+        ports,
         workload: format!("netpol-new-pod-{index}"),
     })
+}
+
+/// `[NAME=]PORT[/PROTOCOL]` as a container port.
+fn container_port(text: &str) -> std::result::Result<serde_json::Value, String> {
+    let (name, rest) = match text.split_once('=') {
+        Some((name, rest)) => {
+            port_name(name).map_err(|why| format!("port {text:?}: {why}"))?;
+            (Some(name), rest)
+        }
+        None => (None, text),
+    };
+    let (number, protocol) = match rest.split_once('/') {
+        Some((number, protocol)) => match protocol.to_ascii_uppercase().as_str() {
+            p @ ("TCP" | "UDP" | "SCTP") => (number, p.to_owned()),
+            _ => {
+                return Err(format!(
+                    "port {text:?}: protocol {protocol:?}: want TCP, UDP or SCTP"
+                ));
+            }
+        },
+        None => (rest, "TCP".to_owned()),
+    };
+    let number: u16 = match number.parse() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            return Err(format!(
+                "port {text:?}: want [NAME=]PORT[/PROTOCOL] with PORT 1-65535"
+            ));
+        }
+    };
+    let mut port = serde_json::json!({"containerPort": number, "protocol": protocol});
+    if let Some(name) = name {
+        port["name"] = name.into();
+    }
+    Ok(port)
 }
 
 /// Adds each template to the state as a Deployment without pods.
@@ -74,7 +126,7 @@ pub fn add(state: &mut State, texts: &[String], default_namespace: &str) -> Resu
                 "selector": {"matchLabels": labels},
                 "template": {
                     "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "new"}]}
+                    "spec": {"containers": [{"name": "new", "ports": template.ports}]}
                 }
             }
         });
