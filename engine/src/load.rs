@@ -100,7 +100,6 @@ pub fn read_json_values(
     let mut loaded = Loaded::default();
     read_items(
         &Origin::new(source, 1, None),
-        0,
         items,
         json_to_yaml,
         default_namespace,
@@ -235,14 +234,13 @@ fn read_list(origin: &Origin, value: Value, default_namespace: &str, loaded: &mu
             return;
         }
     };
-    read_items(origin, 0, items, Ok, default_namespace, loaded);
+    read_items(origin, items, Ok, default_namespace, loaded);
 }
 
 /// Reads the items of a list in order, converting each to a YAML value first; long lists are
-/// split over all cores. `first` is the index of the first of `items` in its list.
+/// split over all cores.
 fn read_items<T: Send>(
     origin: &Origin,
-    first: usize,
     items: Vec<T>,
     convert: fn(T) -> Result<Value, String>,
     default_namespace: &str,
@@ -250,7 +248,7 @@ fn read_items<T: Send>(
 ) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if items.len() < PARALLEL_LIST || threads < 2 {
-        read_in_order(origin, first, items, convert, default_namespace, loaded);
+        read_in_order(origin, 0, items, convert, default_namespace, loaded);
         return;
     }
     let chunk = items.len().div_ceil(threads);
@@ -270,8 +268,14 @@ fn read_items<T: Send>(
             .map(|(c, items)| {
                 scope.spawn(move || {
                     let mut part = Loaded::default();
-                    let start = first + c * chunk;
-                    read_in_order(origin, start, items, convert, default_namespace, &mut part);
+                    read_in_order(
+                        origin,
+                        c * chunk,
+                        items,
+                        convert,
+                        default_namespace,
+                        &mut part,
+                    );
                     part
                 })
             })
@@ -283,7 +287,7 @@ fn read_items<T: Send>(
     }
 }
 
-/// [`read_items`] on the calling thread.
+/// [`read_items`] on the calling thread; `first` is the list index of the first of `items`.
 fn read_in_order<T>(
     origin: &Origin,
     first: usize,
