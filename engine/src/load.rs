@@ -90,16 +90,19 @@ pub fn read_str(source: &str, text: &str, default_namespace: &str) -> Loaded {
     loaded
 }
 
-/// Reads objects that arrive as JSON values (e.g. from an API server list), with the same
-/// checks and messages as text; `source` and the item index name them in errors.
+/// Reads objects that arrive as JSON values (e.g. a page of an API server list), with the same
+/// checks and messages as text; `source` and the item index (from `first`, the list index of
+/// the first of `items`) name them in errors.
 pub fn read_json_values(
     source: &str,
+    first: usize,
     items: Vec<serde_json::Value>,
     default_namespace: &str,
 ) -> Loaded {
     let mut loaded = Loaded::default();
     read_items(
         &Origin::new(source, 1, None),
+        first,
         items,
         json_to_yaml,
         default_namespace,
@@ -234,13 +237,14 @@ fn read_list(origin: &Origin, value: Value, default_namespace: &str, loaded: &mu
             return;
         }
     };
-    read_items(origin, items, Ok, default_namespace, loaded);
+    read_items(origin, 0, items, Ok, default_namespace, loaded);
 }
 
 /// Reads the items of a list in order, converting each to a YAML value first; long lists are
-/// split over all cores.
+/// split over all cores. `first` is the list index of the first of `items`.
 fn read_items<T: Send>(
     origin: &Origin,
+    first: usize,
     items: Vec<T>,
     convert: fn(T) -> Result<Value, String>,
     default_namespace: &str,
@@ -248,7 +252,7 @@ fn read_items<T: Send>(
 ) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if items.len() < PARALLEL_LIST || threads < 2 {
-        read_in_order(origin, 0, items, convert, default_namespace, loaded);
+        read_in_order(origin, first, items, convert, default_namespace, loaded);
         return;
     }
     let chunk = items.len().div_ceil(threads);

@@ -67,36 +67,82 @@ impl std::error::Error for Unreachable {}
 async fn read_with(client: &Client, default_namespace: &str) -> Result<Loaded> {
     let client = client.clone();
     let served = Served::discover(&client).await?;
-    let mut loaded = Loaded::default();
-    let source = "cluster";
-    let mut add = |items: Vec<serde_json::Value>| {
-        loaded.extend(read_json_values(source, items, default_namespace))
+    let mut reader = Reader {
+        client: &client,
+        default_namespace,
+        loaded: Loaded::default(),
     };
-    add(list::<core::Namespace>(&client).await?);
-    add(list::<core::Node>(&client).await?);
-    add(list::<core::Pod>(&client).await?);
-    add(list::<net::NetworkPolicy>(&client).await?);
+    reader.list::<core::Namespace>().await?;
+    reader.list::<core::Node>().await?;
+    reader.list::<core::Pod>().await?;
+    reader.list::<net::NetworkPolicy>().await?;
     // Controllers let `ns/deployment/name` resolve even when scaled to zero; reading them is
     // a convenience, so missing permission only costs that.
     for result in [
-        list::<apps::Deployment>(&client).await,
-        list::<apps::StatefulSet>(&client).await,
-        list::<apps::DaemonSet>(&client).await,
-        list::<batch::CronJob>(&client).await,
+        reader.list::<apps::Deployment>().await,
+        reader.list::<apps::StatefulSet>().await,
+        reader.list::<apps::DaemonSet>().await,
+        reader.list::<batch::CronJob>().await,
     ] {
-        match result {
-            Ok(items) => add(items),
-            Err(err) => eprintln!("note: {err:#}; workloads without pods will not resolve"),
+        if let Err(err) = result {
+            eprintln!("note: {err:#}; workloads without pods will not resolve");
         }
     }
     if served.v1alpha1 {
-        add(list::<AdminNetworkPolicy>(&client).await?);
-        add(list::<BaselineAdminNetworkPolicy>(&client).await?);
+        reader.list::<AdminNetworkPolicy>().await?;
+        reader.list::<BaselineAdminNetworkPolicy>().await?;
     }
     if served.v1alpha2 {
-        add(list::<ClusterNetworkPolicy>(&client).await?);
+        reader.list::<ClusterNetworkPolicy>().await?;
     }
-    Ok(loaded)
+    Ok(reader.loaded)
+}
+
+/// Reads lists page by page into one [`Loaded`]: each page is decoded as it arrives, so a large
+/// cluster is never held as API objects and JSON at once.
+struct Reader<'a> {
+    client: &'a Client,
+    default_namespace: &'a str,
+    loaded: Loaded,
+}
+
+impl Reader<'_> {
+    async fn list<K>(&mut self) -> Result<()>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        let resource = format!("{}{}", K::plural(&()), group_suffix(&K::group(&())));
+        let source = format!("cluster {resource}");
+        let mut params = ListParams::default().limit(500);
+        let mut read = 0;
+        loop {
+            let page = api
+                .list(&params)
+                .await
+                .map_err(|err| explain(err, "list", &resource))?;
+            let mut items = Vec::with_capacity(page.items.len());
+            for mut item in page.items {
+                // Server-side apply's bookkeeping is often most of an object; nothing reads it.
+                item.meta_mut().managed_fields = None;
+                // Typed lists drop apiVersion and kind from items; the reader needs them.
+                let mut value = serde_json::to_value(&item)?;
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("apiVersion".into(), K::api_version(&()).into());
+                    map.insert("kind".into(), K::kind(&()).into());
+                }
+                items.push(value);
+            }
+            let count = items.len();
+            let page_loaded = read_json_values(&source, read, items, self.default_namespace);
+            read += count;
+            self.loaded.extend(page_loaded);
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(()),
+            }
+        }
+    }
 }
 
 async fn client(connection: &Connection) -> Result<(Client, String)> {
@@ -189,36 +235,7 @@ async fn group_resources(
     }
 }
 
-/// Every object of a kind, cluster-wide, in pages, as JSON values.
-async fn list<K>(client: &Client) -> Result<Vec<serde_json::Value>>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
-    let api: Api<K> = Api::all(client.clone());
-    let resource = format!("{}{}", K::plural(&()), group_suffix(&K::group(&())));
-    let mut items = Vec::new();
-    let mut params = ListParams::default().limit(500);
-    loop {
-        let page = api
-            .list(&params)
-            .await
-            .map_err(|err| explain(err, "list", &resource))?;
-        for item in page.items {
-            // Typed lists drop apiVersion and kind from items; the reader needs them.
-            let mut value = serde_json::to_value(&item)?;
-            if let Some(map) = value.as_object_mut() {
-                map.insert("apiVersion".into(), K::api_version(&()).into());
-                map.insert("kind".into(), K::kind(&()).into());
-            }
-            items.push(value);
-        }
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(items),
-        }
-    }
-}
-
+/// `.group` for a resource name; nothing for the core group.
 fn group_suffix(group: &str) -> String {
     if group.is_empty() {
         String::new()

@@ -150,7 +150,7 @@ fn components(engine: &netpol_engine::Engine, parsed: &[(&str, AdmissionRequest<
     println!("components:");
     for (name, request) in parsed {
         let value = serde_json::to_value(request.object.as_ref().unwrap()).unwrap();
-        let loaded = netpol_engine::load::read_json_values("bench", vec![value], "default");
+        let loaded = netpol_engine::load::read_json_values("bench", 0, vec![value], "default");
         let Some(located) = loaded.objects.first() else {
             continue;
         };

@@ -218,3 +218,21 @@ fn json_list_edges() {
     assert!(broken.objects.is_empty());
     assert_eq!(broken.errors.len(), 1);
 }
+
+#[test]
+fn json_values_of_a_later_page_keep_their_list_index() {
+    let items = vec![
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "x"}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "x"}, "spec": {"containers": 7}}),
+    ];
+    let loaded = super::read_json_values("cluster pods", 500, items, "default");
+    assert_eq!(loaded.objects[0].origin.item, Some(500));
+    assert_eq!(loaded.errors[0].origin.item, Some(501));
+    assert!(
+        loaded.errors[0]
+            .to_string()
+            .starts_with("cluster pods (document 1, items[501]) Pod x/b"),
+        "{}",
+        loaded.errors[0]
+    );
+}
