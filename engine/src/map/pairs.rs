@@ -7,7 +7,8 @@ use rustc_hash::FxHashMap;
 
 use super::classes::{ClassId, EndpointClass};
 use super::sides::{
-    ALL, Boundaries, NONE, PortSetId, PortSets, Sides, port_set, push_container_ports,
+    ALL, Behaviour, BehaviourId, Boundaries, NONE, PortSetId, PortSets, Sides, port_set,
+    push_container_ports,
 };
 use super::{NodeRelation, SetId};
 use crate::engine::Engine;
@@ -19,6 +20,43 @@ type Entry = (ClassId, Option<NodeRelation>, PortSetId);
 
 /// What a source's row reduces to: (relation, ports, destination set) sorted.
 type RowKey = Vec<(Option<NodeRelation>, PortSetId, SetId)>;
+
+/// A destination as the pair loop reads it.
+struct Target {
+    class: ClassId,
+    pods: bool,
+    selectable: bool,
+    on_node: bool,
+    /// One member: the class is not paired with itself.
+    single: bool,
+    /// The ports shown to it.
+    view: PortSetId,
+    /// Its ingress behaviour, and the ports that admits from sources in no peer group of it.
+    ingress: Option<BehaviourId>,
+    ingress_default: PortSetId,
+}
+
+impl Target {
+    fn new(
+        class: ClassId,
+        of: &EndpointClass,
+        view: PortSetId,
+        sides: &Sides,
+        behaviours: &[Behaviour],
+    ) -> Self {
+        let ingress = sides.of_class[class as usize].map(|b| b[1]);
+        Self {
+            class,
+            pods: of.kind.is_pods(),
+            selectable: of.selectable(),
+            on_node: of.on_node(),
+            single: of.members.len() < 2,
+            view,
+            ingress,
+            ingress_default: ingress.map_or(ALL, |b| behaviours[b as usize].groups[0]),
+        }
+    }
+}
 
 pub(super) struct Pairs<'a> {
     pub engine: &'a Engine,
@@ -83,43 +121,59 @@ impl<'a> Pairs<'a> {
         let mut ingress_group = vec![0u32; behaviours.len()];
         let mut rows: FxHashMap<RowKey, Vec<ClassId>> = FxHashMap::default();
         let (sources, destinations) = std::mem::take(&mut self.shown);
+        // What the pair loop reads of each destination, packed in the order it is walked: at
+        // 150,000 pods the loop meets 22,000² pairs, and reading the classes themselves for
+        // each was most of its time in cache misses.
+        let mut targets: Vec<Target> = Vec::with_capacity(destinations.len());
+        for &d in &destinations {
+            let view = (self.view)(d, self.sets);
+            let class = &self.classes[d as usize];
+            targets.push(Target::new(d, class, view, self.sides, behaviours));
+        }
         let mut row: Vec<Entry> = Vec::new();
         for &s in &sources {
+            let src = &self.classes[s as usize];
+            let (src_pods, src_selectable, src_on_node) =
+                (src.kind.is_pods(), src.selectable(), src.on_node());
             let egress = self.sides.of_class[s as usize].map(|b| b[0]);
             if let Some(b) = egress {
                 for (c, g) in &behaviours[b as usize].sparse {
                     egress_group[*c as usize] = *g;
                 }
             }
+            let egress_groups = egress.map(|b| behaviours[b as usize].groups.as_slice());
             for (b, g) in &ingress_groups[s as usize] {
                 ingress_group[*b as usize] = *g;
             }
             row.clear();
-            for &d in &destinations {
-                let (src, dst) = (&self.classes[s as usize], &self.classes[d as usize]);
-                if !src.kind.is_pods() && !dst.kind.is_pods() {
+            for target in &targets {
+                let d = target.class;
+                if !src_pods && !target.pods {
                     continue;
                 }
-                if s == d && src.members.len() < 2 {
+                if s == d && target.single {
                     continue;
                 }
-                if (src.selectable() && dst.on_node()) || (src.on_node() && dst.selectable()) {
+                if (src_selectable && target.on_node) || (src_on_node && target.selectable) {
                     for (relation, ports) in self.on_node_pair(s, d) {
-                        let ports = self.restrict(ports, d);
+                        let ports = self.restrict(ports, target.view);
                         if ports != NONE {
                             row.push((d, relation, ports));
                         }
                     }
                     continue;
                 }
-                let e = egress.map_or(ALL, |b| {
-                    behaviours[b as usize].groups[egress_group[d as usize] as usize]
-                });
-                let i = self.sides.of_class[d as usize].map_or(ALL, |b| {
-                    behaviours[b[1] as usize].groups[ingress_group[b[1] as usize] as usize]
-                });
+                let e =
+                    egress_groups.map_or(ALL, |groups| groups[egress_group[d as usize] as usize]);
+                let i = match target.ingress {
+                    None => ALL,
+                    Some(b) => match ingress_group[b as usize] {
+                        0 => target.ingress_default,
+                        g => behaviours[b as usize].groups[g as usize],
+                    },
+                };
                 let ports = self.sets.meet(e, i);
-                let ports = self.restrict(ports, d);
+                let ports = self.restrict(ports, target.view);
                 if ports != NONE {
                     row.push((d, None, ports));
                 }
@@ -161,11 +215,11 @@ impl<'a> Pairs<'a> {
         (Grouped { sets, edges }, self.evaluations)
     }
 
-    fn restrict(&mut self, ports: PortSetId, d: ClassId) -> PortSetId {
+    /// `ports` within the ports shown of the destination (its `view`).
+    fn restrict(&mut self, ports: PortSetId, view: PortSetId) -> PortSetId {
         if ports == NONE {
             return NONE;
         }
-        let view = (self.view)(d, self.sets);
         self.sets.meet(ports, view)
     }
 
