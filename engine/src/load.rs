@@ -100,14 +100,12 @@ pub fn read_json_values(
     default_namespace: &str,
 ) -> Loaded {
     let mut loaded = Loaded::default();
-    read_items(
-        &Origin::new(source, 1, None),
-        first,
-        items,
-        json_to_yaml,
+    let list = ListItems {
+        origin: &Origin::new(source, 1, None),
+        convert: json_to_yaml,
         default_namespace,
-        &mut loaded,
-    );
+    };
+    list.read(first, items, &mut loaded);
     loaded
 }
 
@@ -237,79 +235,72 @@ fn read_list(origin: &Origin, value: Value, default_namespace: &str, loaded: &mu
             return;
         }
     };
-    read_items(origin, 0, items, Ok, default_namespace, loaded);
+    let list = ListItems {
+        origin,
+        convert: Ok,
+        default_namespace,
+    };
+    list.read(0, items, loaded);
 }
 
-/// Reads the items of a list in order, converting each to a YAML value first; long lists are
-/// split over all cores. `first` is the list index of the first of `items`.
-fn read_items<T: Send>(
-    origin: &Origin,
-    first: usize,
-    items: Vec<T>,
+/// The items of one list: where they come from and how each becomes a YAML value.
+struct ListItems<'a, T> {
+    origin: &'a Origin,
     convert: fn(T) -> Result<Value, String>,
-    default_namespace: &str,
-    loaded: &mut Loaded,
-) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if items.len() < PARALLEL_LIST || threads < 2 {
-        read_in_order(origin, first, items, convert, default_namespace, loaded);
-        return;
-    }
-    let chunk = items.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
-    let mut items = items.into_iter();
-    loop {
-        let next: Vec<T> = items.by_ref().take(chunk).collect();
-        if next.is_empty() {
-            break;
+    default_namespace: &'a str,
+}
+
+impl<T: Send> ListItems<'_, T> {
+    /// Reads `items` in order; long lists are split over all cores. `first` is the list index
+    /// of the first of `items`.
+    fn read(&self, first: usize, items: Vec<T>, loaded: &mut Loaded) {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if items.len() < PARALLEL_LIST || threads < 2 {
+            self.read_in_order(first, items, loaded);
+            return;
         }
-        chunks.push(next);
-    }
-    let parts: Vec<Loaded> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .enumerate()
-            .map(|(c, items)| {
-                scope.spawn(move || {
-                    let mut part = Loaded::default();
-                    read_in_order(
-                        origin,
-                        c * chunk,
-                        items,
-                        convert,
-                        default_namespace,
-                        &mut part,
-                    );
-                    part
+        let chunk = items.len().div_ceil(threads);
+        let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+        let mut items = items.into_iter();
+        loop {
+            let next: Vec<T> = items.by_ref().take(chunk).collect();
+            if next.is_empty() {
+                break;
+            }
+            chunks.push(next);
+        }
+        let parts: Vec<Loaded> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .enumerate()
+                .map(|(c, items)| {
+                    scope.spawn(move || {
+                        let mut part = Loaded::default();
+                        self.read_in_order(first + c * chunk, items, &mut part);
+                        part
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().map(joined).collect()
-    });
-    for part in parts {
-        loaded.extend(part);
+                .collect();
+            handles.into_iter().map(joined).collect()
+        });
+        for part in parts {
+            loaded.extend(part);
+        }
     }
-}
 
-/// [`read_items`] on the calling thread; `first` is the list index of the first of `items`.
-fn read_in_order<T>(
-    origin: &Origin,
-    first: usize,
-    items: Vec<T>,
-    convert: fn(T) -> Result<Value, String>,
-    default_namespace: &str,
-    loaded: &mut Loaded,
-) {
-    for (i, item) in items.into_iter().enumerate() {
-        let item_origin = origin.item(first + i);
-        match convert(item) {
-            Ok(value) => read_value(&item_origin, value, default_namespace, loaded),
-            Err(message) => loaded.errors.push(LoadError {
-                origin: item_origin,
-                object: None,
-                field: None,
-                message,
-            }),
+    /// [`Self::read`] on the calling thread.
+    fn read_in_order(&self, first: usize, items: Vec<T>, loaded: &mut Loaded) {
+        for (i, item) in items.into_iter().enumerate() {
+            let item_origin = self.origin.item(first + i);
+            match (self.convert)(item) {
+                Ok(value) => read_value(&item_origin, value, self.default_namespace, loaded),
+                Err(message) => loaded.errors.push(LoadError {
+                    origin: item_origin,
+                    object: None,
+                    field: None,
+                    message,
+                }),
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_yaml_ng::Value;
 
-use super::{LoadError, Loaded, Origin, joined, read_in_order};
+use super::{ListItems, LoadError, Loaded, Origin, joined};
 
 /// Items handed over together: enough to make the hand-over cheap, few enough that the parsed
 /// but undecoded items (at most [`QUEUED`] batches) stay a small part of memory.
@@ -80,7 +80,12 @@ fn decode(
             return parts;
         };
         let mut part = Loaded::default();
-        read_in_order(origin, first, items, Ok, default_namespace, &mut part);
+        let list = ListItems {
+            origin,
+            convert: Ok,
+            default_namespace,
+        };
+        list.read_in_order(first, items, &mut part);
         parts.push((first, part));
     }
 }
