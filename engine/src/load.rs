@@ -120,7 +120,9 @@ fn read_json_text(source: &str, text: &str, default_namespace: &str) -> Option<L
         return None;
     }
     let origin = Origin::new(source, 1, Some(1));
-    if let Some(loaded) = json_list::read(&origin, text, default_namespace) {
+    if text.len() >= json_list::STREAMED_FROM
+        && let Some(loaded) = json_list::read(&origin, text, default_namespace)
+    {
         return Some(loaded);
     }
     let value: serde_json::Value = serde_json::from_str(text).ok()?;

@@ -4,12 +4,16 @@
 //! only the typed objects accumulate, and parsing and decoding overlap.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_yaml_ng::Value;
 
 use super::{ListItems, LoadError, Loaded, Origin, joined};
+
+/// Texts this long are read item by item; shorter ones are parsed whole, which spares the
+/// threads (a 2,000-pod snapshot is about 1 MiB).
+pub(super) const STREAMED_FROM: usize = 256 << 10;
 
 /// Items handed over together: enough to make the hand-over cheap, few enough that the parsed
 /// but undecoded items (at most [`QUEUED`] batches) stay a small part of memory.
@@ -24,11 +28,17 @@ type Batch = (usize, Vec<Value>);
 pub(super) fn read(origin: &Origin, text: &str, default_namespace: &str) -> Option<Loaded> {
     let decoders = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (batches, queue) = sync_channel::<Batch>(QUEUED);
-    let queue = Mutex::new(queue);
+    // Only the decoders hold the queue: should they all stop (a panic), the parser's next
+    // hand-over fails instead of waiting for ever, and the panic goes on at the join.
+    let queue = Arc::new(Mutex::new(queue));
     let (top, mut parts) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..decoders)
-            .map(|_| scope.spawn(|| decode(&queue, origin, default_namespace)))
+            .map(|_| {
+                let queue = Arc::clone(&queue);
+                scope.spawn(move || decode(&queue, origin, default_namespace))
+            })
             .collect();
+        drop(queue);
         let mut json = serde_json::Deserializer::from_str(text);
         // The sender goes with the visitor: once parsing ends, the decoders drain and stop.
         let top = json
