@@ -177,7 +177,7 @@ fn read_value(origin: &Origin, value: Value, default_namespace: &str, loaded: &m
         });
         return;
     }
-    if kind == "List" || (kind.ends_with("List") && map.contains_key("items")) {
+    if is_list(&kind, map.contains_key("items")) {
         read_list(origin, value, default_namespace, loaded);
         return;
     }
@@ -219,6 +219,21 @@ fn read_value(origin: &Origin, value: Value, default_namespace: &str, loaded: &m
 /// `kubectl get -o yaml` snapshot, and items are independent.
 const PARALLEL_LIST: usize = 2048;
 
+/// Whether an object of `kind` is a list of objects: `List`, or a `…List` kind with items
+/// (`PodList`, as the API server calls a list of pods).
+fn is_list(kind: &str, has_items: bool) -> bool {
+    kind == "List" || (kind.ends_with("List") && has_items)
+}
+
+fn items_not_a_list(origin: &Origin) -> LoadError {
+    LoadError {
+        origin: origin.clone(),
+        object: None,
+        field: Some("items".into()),
+        message: "items must be a list".into(),
+    }
+}
+
 fn read_list(origin: &Origin, value: Value, default_namespace: &str, loaded: &mut Loaded) {
     let items = match value {
         Value::Mapping(mut map) => map.remove("items"),
@@ -228,12 +243,7 @@ fn read_list(origin: &Origin, value: Value, default_namespace: &str, loaded: &mu
         None | Some(Value::Null) => return,
         Some(Value::Sequence(items)) => items,
         Some(_) => {
-            loaded.errors.push(LoadError {
-                origin: origin.clone(),
-                object: None,
-                field: Some("items".into()),
-                message: "items must be a list".into(),
-            });
+            loaded.errors.push(items_not_a_list(origin));
             return;
         }
     };

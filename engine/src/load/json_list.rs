@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_yaml_ng::Value;
 
-use super::{ListItems, LoadError, Loaded, Origin, joined};
+use super::{ListItems, Loaded, Origin, is_list, items_not_a_list, joined};
 
 /// Texts this long are read item by item; shorter ones are parsed whole, which spares the
 /// threads (a 2,000-pod snapshot is about 1 MiB).
@@ -48,11 +48,11 @@ pub(super) fn read(origin: &Origin, text: &str, default_namespace: &str) -> Opti
         (top, parts)
     });
     let top = top.ok()?;
-    let kind = top.kind.unwrap_or_default();
+    // Anything else (no apiVersion, another kind) goes to the reader of whole objects, which
+    // names what is missing or reads the object by its kind.
+    let api_version = top.api_version.unwrap_or_default();
     let has_items = !matches!(top.items, Items::Absent);
-    let is_list =
-        top.api_version.is_some() && (kind == "List" || (kind.ends_with("List") && has_items));
-    if !is_list {
+    if api_version.is_empty() || !is_list(&top.kind.unwrap_or_default(), has_items) {
         return None;
     }
     Some(match top.items {
@@ -66,12 +66,7 @@ pub(super) fn read(origin: &Origin, text: &str, default_namespace: &str) -> Opti
         }
         Items::Absent | Items::Null => Loaded::default(),
         Items::NotASequence => Loaded {
-            errors: vec![LoadError {
-                origin: origin.clone(),
-                object: None,
-                field: Some("items".into()),
-                message: "items must be a list".into(),
-            }],
+            errors: vec![items_not_a_list(origin)],
             ..Loaded::default()
         },
     })

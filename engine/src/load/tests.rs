@@ -201,6 +201,10 @@ fn json_list_edges() {
     );
     let null = read(r#"{"apiVersion": "v1", "kind": "List", "items": null}"#);
     assert!(null.errors.is_empty() && null.objects.is_empty());
+    // A list without an apiVersion is named for it, as any object is.
+    let unversioned = read(r#"{"apiVersion": "", "kind": "List", "items": []}"#);
+    assert_eq!(unversioned.errors.len(), 1);
+    assert_eq!(unversioned.errors[0].field.as_deref(), Some("apiVersion"));
     // Items that are not a list name the field.
     for items in [r#"{"a": 1}"#, "7", r#""pods""#, "true"] {
         let loaded = read(&format!(
