@@ -10,7 +10,7 @@ use netpol_engine::cluster::PodId;
 use netpol_engine::compile::port_name;
 use netpol_engine::model::Pod;
 use netpol_engine::selector::Labels;
-use netpol_engine::{Engine, State, read_str};
+use netpol_engine::{Engine, Protocol, State, read_str};
 
 use super::names::label_text;
 
@@ -87,15 +87,15 @@ fn container_port(text: &str) -> std::result::Result<serde_json::Value, String> 
         None => (None, text),
     };
     let (number, protocol) = match rest.split_once('/') {
-        Some((number, protocol)) => match protocol.to_ascii_uppercase().as_str() {
-            p @ ("TCP" | "UDP" | "SCTP") => (number, p.to_owned()),
-            _ => {
+        Some((number, protocol)) => match Protocol::parse(protocol) {
+            Some(p) => (number, p),
+            None => {
                 return Err(format!(
                     "port {text:?}: protocol {protocol:?}: want TCP, UDP or SCTP"
                 ));
             }
         },
-        None => (rest, "TCP".to_owned()),
+        None => (rest, Protocol::Tcp),
     };
     let number: u16 = match number.parse() {
         Ok(n) if n > 0 => n,
@@ -105,7 +105,7 @@ fn container_port(text: &str) -> std::result::Result<serde_json::Value, String> 
             ));
         }
     };
-    let mut port = serde_json::json!({"containerPort": number, "protocol": protocol});
+    let mut port = serde_json::json!({"containerPort": number, "protocol": protocol.as_str()});
     if let Some(name) = name {
         port["name"] = name.into();
     }
