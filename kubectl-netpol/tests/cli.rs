@@ -497,16 +497,19 @@ fn icmp_flows_have_no_port_and_meet_only_portless_rules() {
 /// namespace from outside, and one row per pair.
 #[test]
 fn matrix_shows_new_pods_exposure_and_pairs() {
-    let out = netpol(&[
-        "matrix",
-        "-f",
-        "examples/bookshop",
+    // `matrix -f examples/bookshop ARGS`, which must succeed: its output.
+    let bookshop_map = |args: &[&str]| {
+        let mut full = vec!["matrix", "-f", "examples/bookshop"];
+        full.extend(args);
+        let out = netpol(&full);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        out.stdout
+    };
+    let table = text(&bookshop_map(&[
         "--pod-template",
         "shop:app=web,tier=new",
         "--all-ports",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let table = text(&out.stdout);
+    ]));
     assert!(table.contains("# what the new pods could reach"), "{table}");
     assert!(table.contains("# what could reach the new pods"), "{table}");
     // The new pod is a subject of shop's policies like web: it may reach api on 9090.
@@ -525,16 +528,11 @@ fn matrix_shows_new_pods_exposure_and_pairs() {
         table.contains("# what could reach the new pods\nPorts shown: every port of TCP, UDP and SCTP, and ICMP.\n\nNothing is allowed"),
         "{table}"
     );
-    let out = netpol(&[
-        "matrix",
-        "-f",
-        "examples/bookshop",
+    let table = text(&bookshop_map(&[
         "--pod-template",
         "shop:app=web:http=8080,9999/udp",
         "--all-ports",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let table = text(&out.stdout);
+    ]));
     let reaching = table
         .split("# what could reach the new pods")
         .nth(1)
@@ -546,16 +544,7 @@ fn matrix_shows_new_pods_exposure_and_pairs() {
         "{table}"
     );
 
-    let out = netpol(&[
-        "matrix",
-        "-f",
-        "examples/bookshop",
-        "--exposure",
-        "--in",
-        "shop",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let table = text(&out.stdout);
+    let table = text(&bookshop_map(&["--exposure", "--in", "shop"]));
     assert!(
         table.contains("# what reaches shop from outside"),
         "{table}"
@@ -563,19 +552,8 @@ fn matrix_shows_new_pods_exposure_and_pairs() {
     assert!(table.contains("addresses in 0.0.0.0/0"), "{table}");
     assert!(!table.lines().any(|l| l.starts_with("shop/")), "{table}");
 
-    let out = netpol(&[
-        "matrix",
-        "-f",
-        "examples/bookshop",
-        "--in",
-        "shop",
-        "--all-ports",
-        "--expand",
-        "-o",
-        "json",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let stdout = bookshop_map(&["--in", "shop", "--all-ports", "--expand", "-o", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&stdout).expect("json");
     let pairs = json["maps"][0]["pairs"].as_array().expect("pairs");
     let listed: Vec<String> = pairs
         .iter()
